@@ -1,0 +1,126 @@
+"""The `trainlab` command line: ls, train, eval, summary.
+
+Imports are lazy so that `trainlab --help` answers without loading torch. User errors print one
+line `trainlab: error: ...` and exit non-zero; Ctrl-C during training saves a checkpoint and
+exits 130.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+EPILOG = """examples:
+  trainlab train                         train the default recipe (mnist-cnn on bundled MNIST)
+  trainlab train mnist-mlp epochs=3 lr=0.05
+  trainlab train my_recipe.yaml device=cpu
+  trainlab train --resume runs/mnist-cnn
+  trainlab eval runs/mnist-cnn --json
+  trainlab summary cifar10-quick"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trainlab", description="Train the PyTorch study notes' models, fast.",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("ls", help="list recipes, models and datasets")
+    p = sub.add_parser("train", help="train a recipe: trainlab train [RECIPE_OR_FILE] [key=value ...]")
+    p.add_argument("args", nargs="*", metavar="RECIPE_OR_KEY=VALUE")
+    p.add_argument("--resume", metavar="RUN", help="continue a run folder or checkpoint exactly where it stopped")
+    p = sub.add_parser("eval", help="evaluate a run or checkpoint on its test data")
+    p.add_argument("run", metavar="RUN_OR_CHECKPOINT")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("--best", action="store_true", help="use best.pt instead of last.pt")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = sub.add_parser("summary", help="layer output shapes and parameter counts of a model or recipe")
+    p.add_argument("name", metavar="MODEL_OR_RECIPE")
+    return parser
+
+
+def cmd_ls(args) -> int:
+    from .config import load_recipe, recipe_names
+    from .data import DATASET_DOCS, dataset_names
+    from .models import MODELS
+
+    print("recipes:")
+    for name in recipe_names():
+        r = load_recipe(name)
+        print(f"  {name:<22} model={r.get('model', '-')} dataset={r.get('dataset', '-')}")
+    print("models:")
+    for name in sorted(MODELS):
+        print(f"  {name:<22} {MODELS[name].doc}")
+    print("datasets:")
+    for name in dataset_names():
+        print(f"  {name:<22} {DATASET_DOCS[name]}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from . import api
+    from .config import parse_overrides
+
+    words = list(args.args)
+    recipe = words.pop(0) if words and "=" not in words[0] else None
+    overrides = parse_overrides(words)
+    if args.resume:
+        if recipe:
+            raise_user(f"--resume takes the recipe from the checkpoint; drop '{recipe}'")
+        api.resume(args.resume, **overrides)
+    else:
+        api.train(recipe or "mnist-cnn", **overrides)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from . import api
+    from .config import parse_overrides
+    from .report import format_eval
+
+    result = api.evaluate_run(args.run, best=args.best, **parse_overrides(args.overrides))
+    print(json.dumps(result, indent=2) if args.json else format_eval(result))
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from .config import load_recipe, recipe_names
+    from .models import MODELS, build_model, get_model_entry
+    from .summary import format_summary
+
+    name = args.name
+    if name not in MODELS and (name in recipe_names() or name.endswith((".yaml", ".yml"))):
+        name = load_recipe(name).get("model", "mnist-cnn")
+    entry = get_model_entry(name)
+    print(format_summary(build_model(name), entry.input_shape, name))
+    return 0
+
+
+def raise_user(message: str) -> None:
+    from .errors import UserError
+
+    raise UserError(message)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 0
+    handler = {"ls": cmd_ls, "train": cmd_train, "eval": cmd_eval, "summary": cmd_summary}[args.command]
+    from .errors import Interrupted, UserError
+
+    try:
+        return handler(args)
+    except UserError as e:
+        print(f"trainlab: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except Interrupted as e:
+        print(f"trainlab: {e}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("trainlab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""The one typed run configuration.
+
+A run is described by `Config`. A recipe is a YAML file that lists only the fields it overrides;
+`key=value` words on the command line override again and are converted to each field's type.
+Unknown keys and bad values are a `UserError` naming the key and what is allowed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from .errors import UserError
+
+
+@dataclass
+class Config:
+    recipe: str = "mnist-cnn"
+    name: str = ""  # run folder name under out_dir; default: the recipe name (made unique)
+    model: str = "mnist-cnn"
+    dataset: str = "mnist-sample"
+    data_dir: str = ""  # default: $TRAINLAB_DATA, else ~/.cache/trainlab-data
+    data_path: str = ""  # a user's own folder of images or CSV file
+    target: str = ""  # CSV target column (default: the last one)
+    val_fraction: float = 0.2  # held-out share for datasets without a test split
+    mean: list[float] = field(default_factory=list)  # per-channel Normalize; empty: none
+    std: list[float] = field(default_factory=list)
+    transforms: list[str] = field(default_factory=list)  # train-time batch augmentation
+    epochs: int = 10
+    batch_size: int = 64
+    eval_batch_size: int = 1000
+    drop_last: bool = False
+    loss: str = "cross_entropy"
+    reduction: str = "mean"
+    label_smoothing: float = 0.0
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    scheduler: str = "none"
+    step_size: int = 5  # StepLR, in epochs
+    gamma: float = 0.1  # StepLR / MultiStepLR decay
+    milestones: list[int] = field(default_factory=list)  # MultiStepLR, in epochs
+    max_lr: float = 0.0  # OneCycleLR peak; 0: use lr
+    grad_accum: int = 1
+    device: str = "auto"
+    threads: int = 0  # torch intra-op threads; 0: torch's default (one per core)
+    channels_last: bool = True  # NHWC memory format for models with convolutions (faster on CPU and GPU)
+    seed: int = 0
+    out_dir: str = "runs"
+    max_steps: int = 0  # stop after this many optimizer steps (0: no limit); not kept on resume
+    log_every: int = 50  # optimizer steps between host syncs (progress bar, TensorBoard)
+    tensorboard: bool = True
+
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "loss": ("cross_entropy", "nll", "bce", "bce_logits", "mse", "l1"),
+    "reduction": ("mean", "sum"),
+    "optimizer": ("sgd", "adam", "adamw"),
+    "scheduler": ("none", "step", "multistep", "cosine", "onecycle"),
+    "device": ("auto", "cpu", "cuda"),
+}
+POSITIVE = ("epochs", "batch_size", "eval_batch_size", "grad_accum", "log_every", "step_size")
+FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+TYPES = typing.get_type_hints(Config)
+
+
+def recipe_dir() -> Path:
+    return Path(str(resources.files("trainlab") / "recipes"))
+
+
+def recipe_names() -> list[str]:
+    return sorted(p.stem for p in recipe_dir().glob("*.yaml"))
+
+
+def _unknown_key(key: str) -> UserError:
+    near = [f for f in FIELDS if key.startswith(f + "_") or f.startswith(key)] or \
+        difflib.get_close_matches(key, FIELDS, n=1)
+    hint = f" (did you mean '{near[0]}'?)" if near else ""
+    return UserError(f"unknown config key '{key}'{hint}; valid keys: {', '.join(FIELDS)}")
+
+
+def convert(key: str, value: object) -> object:
+    """Convert a YAML or command-line value to the type of field `key`, or raise UserError."""
+    if key not in FIELDS:
+        raise _unknown_key(key)
+    kind = TYPES[key]
+    if isinstance(value, str) and kind is not str:
+        value = yaml.safe_load(value) if value.strip() else []
+    try:
+        out = _as_type(kind, value)
+    except (TypeError, ValueError):
+        raise UserError(f"bad value {value!r} for '{key}': expected {_type_name(kind)}") from None
+    if key in CHOICES and out not in CHOICES[key]:
+        raise UserError(f"bad value {out!r} for '{key}': allowed values are {', '.join(CHOICES[key])}")
+    if key in POSITIVE and out < 1:
+        raise UserError(f"bad value {out!r} for '{key}': must be at least 1")
+    return out
+
+
+def _as_type(kind: object, value: object) -> object:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if value in (0, 1):
+            return bool(value)
+        raise ValueError(value)
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(value)
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError(value)
+        return float(value)  # also '1e-4', which YAML leaves a string
+    if kind is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ValueError(value)
+        return str(value)
+    item = typing.get_args(kind)[0]  # list[X]
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        value = [value]
+    return [_as_type(item, v) for v in value]
+
+
+def _type_name(kind: object) -> str:
+    return getattr(kind, "__name__", None) or str(kind).replace("typing.", "")
+
+
+def load_recipe(name_or_path: str) -> dict:
+    """The overrides a recipe lists: a built-in recipe name or a path to a YAML file."""
+    path = Path(name_or_path)
+    if not (path.suffix in (".yaml", ".yml") or path.exists()):
+        path = recipe_dir() / f"{name_or_path}.yaml"
+        if not path.exists():
+            raise UserError(f"unknown recipe '{name_or_path}'; available: {', '.join(recipe_names())}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise UserError(f"recipe file not found: {path}") from None
+    except yaml.YAMLError as e:
+        raise UserError(f"cannot parse recipe {path}: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"recipe {path} must be a mapping of config keys to values")
+    data.setdefault("recipe", path.stem)
+    return data
+
+
+def parse_overrides(words: list[str]) -> dict:
+    """['lr=0.1', 'epochs=3'] -> {'lr': '0.1', 'epochs': '3'} (values converted later)."""
+    out = {}
+    for word in words:
+        key, sep, value = word.partition("=")
+        if not sep or not key:
+            raise UserError(f"expected key=value, got '{word}'")
+        out[key.strip()] = value
+    return out
+
+
+def make_config(recipe: str | None = None, overrides: dict | None = None) -> Config:
+    """Defaults <- recipe file <- overrides, each value checked and converted."""
+    values = load_recipe(recipe) if recipe else {}
+    values.update(overrides or {})
+    return from_dict(values)
+
+
+def from_dict(values: dict) -> Config:
+    return Config(**{k: convert(k, v) for k, v in values.items()})
+
+
+def to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def replace(cfg: Config, **changes: object) -> Config:
+    return dataclasses.replace(cfg, **{k: convert(k, v) for k, v in changes.items()})

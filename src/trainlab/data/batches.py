@@ -1,0 +1,91 @@
+"""The fast path: tensors that live on the training device, served in seeded shuffled batches.
+
+Each epoch draws one permutation from a `torch.Generator`; a batch is an `index_select` on the
+device plus a fused uint8 -> float normalisation, so no per-sample Python, PIL or worker process
+is involved. The loader's state (generator state at the start of the epoch, batches served) goes
+into checkpoints, so a resumed run sees exactly the batches the uninterrupted run would.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+
+from . import TensorData
+
+
+class Normalize:
+    """uint8 (B, C, H, W) -> float32 ((x / 255) - mean) / std in one fused op; floats pass through."""
+
+    def __init__(self, mean: list[float], std: list[float], channels: int, device: torch.device,
+                 channels_last: bool = False):
+        mean = mean or [0.0] * channels
+        std = std or [1.0] * channels
+        if len(mean) == 1:
+            mean, std = mean * channels, std * channels if len(std) == 1 else std
+        if len(mean) != channels or len(std) != channels:
+            from ..errors import UserError
+
+            raise UserError(f"mean/std need 1 or {channels} values, got {len(mean)} and {len(std)}")
+        m = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+        s = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+        self.scale = 1.0 / (255.0 * s)  # (1, C, 1, 1)
+        self.shift = -m / s
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype != torch.uint8:
+            return x
+        x = x.contiguous(memory_format=self.memory_format)  # a no-op unless channels_last
+        return torch.addcmul(self.shift, x.float(), self.scale)
+
+
+class TensorBatches:
+    """Batches of (x, y) from device-resident tensors; `epoch()` yields one pass."""
+
+    def __init__(self, data: TensorData, batch_size: int, *, device: torch.device, shuffle: bool,
+                 seed: int = 0, drop_last: bool = False, transform=None):
+        self.x = data.x.to(device)
+        self.y = data.y.to(device)
+        self.batch_size = batch_size
+        self.device = device
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.transform = transform or (lambda x: x)
+        self.generator = torch.Generator().manual_seed(seed)  # CPU generator: same draws on any device
+        self.position = 0  # batches served in the current epoch; 0 between epochs
+        self._epoch_state = self.generator.get_state()  # generator state before this epoch's draw
+        self._resume_position = 0
+
+    def __len__(self) -> int:
+        n = len(self.y)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    @property
+    def start_position(self) -> int:
+        """Where the next epoch() starts: 0, or the batch a resumed run continues from."""
+        return self._resume_position
+
+    def epoch(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        start, self._resume_position = self._resume_position, 0
+        self._epoch_state = self.generator.get_state()
+        bs = self.batch_size
+        order = torch.randperm(len(self.y), generator=self.generator).to(self.device) if self.shuffle else None
+        for i in range(start, len(self)):
+            if order is None:
+                xb, yb = self.x[i * bs:(i + 1) * bs], self.y[i * bs:(i + 1) * bs]
+            else:
+                idx = order[i * bs:(i + 1) * bs]
+                xb, yb = self.x.index_select(0, idx), self.y.index_select(0, idx)
+            self.position = i + 1  # counted before the yield: a checkpoint taken now resumes after it
+            yield self.transform(xb), yb
+        self.position = 0
+
+    def state_dict(self) -> dict:
+        """Between epochs: the generator as it is. Mid-epoch: as it was before this epoch's draw."""
+        state = self._epoch_state if self.position else self.generator.get_state()
+        return {"generator": state.clone(), "position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"].clone())
+        self._resume_position = int(state["position"])

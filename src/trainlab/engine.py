@@ -1,0 +1,117 @@
+"""The training engine: `fit()` trains any nn.Module; `evaluate()` measures it.
+
+Data are `TensorData` (or `(x, y)` tensors) kept on the training device. The loop in
+`Trainer.train_epoch` is the notes' loop written out: forward, loss, backward, step, zero_grad.
+Losses stay on the device and are read back once every `log_every` steps, which is also when
+the progress bar, TensorBoard and the NaN check see them.
+"""
+from __future__ import annotations
+
+import random
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import checkpoint as ckpt
+from .config import Config, from_dict, to_dict
+from .data import TensorData
+from .data.batches import Normalize, TensorBatches
+from .errors import Diverged, Interrupted, UserError
+from .optim import Criterion, build_optimizer, build_scheduler
+from .runs import Run, unique_dir
+
+
+@dataclass
+class Progress:
+    epoch: int = 0  # epochs completed
+    step: int = 0  # optimizer steps taken
+    best: float | None = None  # best val_acc (or lowest val_loss for regression)
+    loss_sum: float = 0.0  # current epoch so far: sum of per-sample losses
+    samples: int = 0
+    seconds: float = 0.0  # current epoch's training wall time so far
+
+
+@dataclass
+class FitResult:
+    model: nn.Module
+    run_dir: Path | None
+    history: list[dict] = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)  # the last evaluation
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("device=cuda but no CUDA GPU is available; use device=auto or device=cpu")
+    return torch.device(name)
+
+
+def as_tensor_data(data: object, what: str) -> TensorData:
+    if isinstance(data, TensorData):
+        return data
+    if isinstance(data, torch.utils.data.TensorDataset):
+        return TensorData(*data.tensors[:2])
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        if len(data[0]) != len(data[1]):
+            raise UserError(f"{what}: x has {len(data[0])} rows but y has {len(data[1])}")
+        return TensorData(data[0], data[1])
+    raise UserError(f"{what}: expected TensorData, TensorDataset or an (x, y) pair of tensors, got {type(data).__name__}")
+
+
+class StopFlag:
+    """Ctrl-C asks the loop to stop at the next optimizer step; a second Ctrl-C aborts at once."""
+
+    def __init__(self):
+        self.requested, self._previous = False, None
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping after this step to save a checkpoint (Ctrl-C again to abort without one)", flush=True)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, batches: TensorBatches, criterion: Criterion, num_classes: int) -> dict:
+    """Mean loss, accuracy, per-class accuracy and confusion matrix; one host sync at the end."""
+    model.eval()
+    device = batches.device
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    k = max(num_classes, 2)
+    confusion = torch.zeros(k * k, device=device, dtype=torch.int64)
+    n = 0
+    for x, y in batches.epoch():
+        out = model(x)
+        loss = criterion(out, y)
+        loss_sum += loss * len(y) if criterion.reduction == "mean" else loss
+        if criterion.is_classification:
+            confusion += torch.bincount(y.long() * k + criterion.predict(out).clamp(0, k - 1), minlength=k * k)
+        n += len(y)
+    result = {"loss": loss_sum.item() / max(n, 1), "samples": n}
+    if criterion.is_classification:
+        cm = confusion.view(k, k).cpu()
+        per_class = (cm.diag().double() / cm.sum(1).clamp(min=1)).tolist()
+        result.update(accuracy=cm.diag().sum().item() / max(n, 1), per_class=per_class, confusion=cm.tolist())
+    return result

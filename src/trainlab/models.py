@@ -1,0 +1,139 @@
+"""Every model of the study notes, in a registry.
+
+Builders are plain functions registered with `@register_model(name, input_shape=...)`; they take
+plain arguments (`num_classes`, ...) and return an `nn.Module`. `input_shape` is one sample's shape
+(C, H, W) or (F,), used by `summary` and to check data against the model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import UserError
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    build: Callable[..., nn.Module]
+    input_shape: tuple[int, ...]
+    doc: str
+
+
+MODELS: dict[str, ModelEntry] = {}
+
+
+def register_model(name: str, input_shape: tuple[int, ...]):
+    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+        MODELS[name] = ModelEntry(name, fn, tuple(input_shape), doc)
+        return fn
+
+    return wrap
+
+
+def get_model_entry(name: str) -> ModelEntry:
+    if name not in MODELS:
+        raise UserError(f"unknown model '{name}'; available: {', '.join(sorted(MODELS))}")
+    return MODELS[name]
+
+
+def build_model(name: str, num_classes: int | None = None) -> nn.Module:
+    entry = get_model_entry(name)
+    return entry.build() if num_classes is None else entry.build(num_classes=num_classes)
+
+
+class MnistCNN(nn.Module):
+    """The notes' MNIST CNN (003): two 5x5 convs with max-pool and ReLU, then Linear(320, 10)."""
+
+    def __init__(self, num_classes: int = 10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 10, kernel_size=5)
+        self.conv2 = nn.Conv2d(10, 20, kernel_size=5)
+        self.pooling = nn.MaxPool2d(2)
+        self.fc = nn.Linear(320, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, 28, 28) -> (B, classes)
+        x = F.relu(self.pooling(self.conv1(x)))  # (B, 10, 12, 12)
+        x = F.relu(self.pooling(self.conv2(x)))  # (B, 20, 4, 4)
+        return self.fc(x.flatten(1))
+
+
+class MnistMLP(nn.Module):
+    """The notes' MNIST fully connected net (003): 784-512-256-128-64-10 with ReLU."""
+
+    def __init__(self, num_classes: int = 10):
+        super().__init__()
+        self.l1, self.l2, self.l3 = nn.Linear(784, 512), nn.Linear(512, 256), nn.Linear(256, 128)
+        self.l4, self.l5 = nn.Linear(128, 64), nn.Linear(64, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, 28, 28) or (B, 784)
+        x = x.reshape(-1, 784)
+        for layer in (self.l1, self.l2, self.l3, self.l4):
+            x = F.relu(layer(x))
+        return self.l5(x)
+
+
+@register_model("mnist-cnn", input_shape=(1, 28, 28))
+def mnist_cnn(num_classes: int = 10) -> nn.Module:
+    """Notes 003 MNIST CNN: Conv(1,10,5)-Pool-ReLU-Conv(10,20,5)-Pool-ReLU-Linear(320,10)."""
+    return MnistCNN(num_classes)
+
+
+@register_model("mnist-mlp", input_shape=(1, 28, 28))
+def mnist_mlp(num_classes: int = 10) -> nn.Module:
+    """Notes 003 MNIST MLP: 784-512-256-128-64-10, ReLU."""
+    return MnistMLP(num_classes)
+
+
+@register_model("diabetes-net", input_shape=(8,))
+def diabetes_net(num_classes: int = 1, in_features: int = 8) -> nn.Module:
+    """Notes 003 diabetes net: 8-6-4-1 with ReLU, ReLU, Sigmoid (a probability for BCELoss)."""
+    return nn.Sequential(
+        nn.Linear(in_features, 6), nn.ReLU(), nn.Linear(6, 4), nn.ReLU(),
+        nn.Linear(4, num_classes), nn.Sigmoid(),
+    )
+
+
+@register_model("cifar10-quick", input_shape=(3, 32, 32))
+def cifar10_quick(num_classes: int = 10) -> nn.Module:
+    """Notes 000/002/004 CIFAR10-quick ('Tudui'): three 5x5 convs with pooling, then 1024-64-10."""
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 5, padding=2), nn.MaxPool2d(2),
+        nn.Conv2d(32, 32, 5, padding=2), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 5, padding=2), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(1024, 64), nn.Linear(64, num_classes),
+    )
+
+
+@register_model("cifar10-lenet", input_shape=(3, 32, 32))
+def cifar10_lenet(num_classes: int = 10) -> nn.Module:
+    """Notes 001 LeNet for CIFAR-10: Conv(3,6,5)-ReLU-Pool-Conv(6,16,5)-ReLU-Pool-400-120-84-10."""
+    return nn.Sequential(
+        nn.Conv2d(3, 6, 5), nn.ReLU(), nn.MaxPool2d(2, 2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2, 2),
+        nn.Flatten(), nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
+        nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, num_classes),
+    )
+
+
+@register_model("linear-regression", input_shape=(1,))
+def linear_regression(num_classes: int = 1) -> nn.Module:
+    """Notes 003 linear regression: Linear(1, 1)."""
+    return nn.Linear(1, num_classes)
+
+
+@register_model("logistic-regression", input_shape=(1,))
+def logistic_regression(num_classes: int = 1) -> nn.Module:
+    """Notes 003 logistic regression: Linear(1, 1) + sigmoid."""
+    return nn.Sequential(nn.Linear(1, num_classes), nn.Sigmoid())
+
+
+@register_model("two-layer-net", input_shape=(1000,))
+def two_layer_net(num_classes: int = 10, hidden: int = 100) -> nn.Module:
+    """Notes 001 two-layer net: Linear(1000, 100)-ReLU-Linear(100, 10)."""
+    return nn.Sequential(nn.Linear(1000, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))

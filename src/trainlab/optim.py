@@ -1,0 +1,85 @@
+"""Losses, optimizers and learning-rate schedulers of the notes, built from plain arguments."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .errors import UserError
+
+CLASSIFY = {"cross_entropy", "nll", "bce", "bce_logits"}
+
+
+class Criterion:
+    """A loss of the notes plus the rule that turns outputs into predicted classes.
+
+    BCE-style and regression losses compare (B, 1) outputs with (B,) targets: the target is
+    reshaped and cast to the output's shape and dtype, as the notes do by hand with `y[:, [-1]]`.
+    """
+
+    def __init__(self, name: str, reduction: str = "mean", label_smoothing: float = 0.0):
+        losses = {
+            "cross_entropy": lambda: nn.CrossEntropyLoss(reduction=reduction, label_smoothing=label_smoothing),
+            "nll": lambda: nn.NLLLoss(reduction=reduction),
+            "bce": lambda: nn.BCELoss(reduction=reduction),
+            "bce_logits": lambda: nn.BCEWithLogitsLoss(reduction=reduction),
+            "mse": lambda: nn.MSELoss(reduction=reduction),
+            "l1": lambda: nn.L1Loss(reduction=reduction),
+        }
+        if name not in losses:
+            raise UserError(f"unknown loss '{name}'; available: {', '.join(losses)}")
+        self.name, self.reduction = name, reduction
+        self.fn = losses[name]()
+        self.is_classification = name in CLASSIFY
+        self.index_targets = name in ("cross_entropy", "nll")
+
+    def __call__(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if not self.index_targets and y.shape != out.shape:
+            y = y.reshape(out.shape)
+        if not self.index_targets:
+            y = y.to(out.dtype)
+        return self.fn(out, y)
+
+    def predict(self, out: torch.Tensor) -> torch.Tensor:
+        """Class indices (B,) from outputs: argmax, or a threshold for single-output BCE."""
+        if self.name == "bce":
+            return (out.reshape(-1) > 0.5).long()
+        if self.name == "bce_logits":
+            return (out.reshape(-1) > 0).long()
+        return out.argmax(1)
+
+
+def build_optimizer(params, name: str, lr: float, momentum: float = 0.0, nesterov: bool = False,
+                    weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Optimizer:
+    try:
+        if name == "sgd":
+            return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+        if name == "adam":
+            return torch.optim.Adam(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay)
+        if name == "adamw":
+            return torch.optim.AdamW(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay)
+    except ValueError as e:
+        raise UserError(f"bad optimizer settings for {name}: {e}") from None
+    raise UserError(f"unknown optimizer '{name}'; available: sgd, adam, adamw")
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, name: str, *, epochs: int, steps_per_epoch: int,
+                    step_size: int = 5, gamma: float = 0.1, milestones: list[int] | None = None,
+                    max_lr: float = 0.0) -> tuple[object | None, bool]:
+    """(scheduler, steps_per_batch). StepLR and MultiStepLR count epochs, as in the notes;
+    cosine and one-cycle count optimizer steps over the whole run."""
+    sched = torch.optim.lr_scheduler
+    total = max(1, epochs * steps_per_epoch)
+    if name == "none":
+        return None, False
+    if name == "step":
+        return sched.StepLR(optimizer, step_size=step_size, gamma=gamma), False
+    if name == "multistep":
+        if not milestones:
+            raise UserError("scheduler=multistep needs milestones, e.g. milestones=[10,15]")
+        return sched.MultiStepLR(optimizer, milestones=list(milestones), gamma=gamma), False
+    if name == "cosine":
+        return sched.CosineAnnealingLR(optimizer, T_max=total), True
+    if name == "onecycle":
+        peak = max_lr or optimizer.param_groups[0]["lr"]
+        return sched.OneCycleLR(optimizer, max_lr=peak, total_steps=total), True
+    raise UserError(f"unknown scheduler '{name}'; available: none, step, multistep, cosine, onecycle")

@@ -1,0 +1,56 @@
+import pytest
+
+from trainlab.config import Config, convert, load_recipe, make_config, parse_overrides, recipe_names
+from trainlab.errors import UserError
+
+
+def test_overrides_are_converted_to_field_types():
+    cfg = make_config("mnist-cnn", parse_overrides(["lr=1e-3", "epochs=3", "nesterov=true", "milestones=[2,4]",
+                                                    "mean=0.5", "name=x"]))
+    assert cfg.lr == 0.001 and cfg.epochs == 3 and cfg.nesterov is True
+    assert cfg.milestones == [2, 4] and cfg.mean == [0.5] and cfg.name == "x"
+    assert cfg.model == "mnist-cnn" and cfg.momentum == 0.5  # from the recipe
+
+
+def test_unknown_key_names_it_and_suggests():
+    with pytest.raises(UserError, match=r"unknown config key 'lr_rate'.*did you mean 'lr'"):
+        make_config("mnist-cnn", {"lr_rate": "0.1"})
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("epochs", "three", r"bad value 'three' for 'epochs': expected int"),
+    ("optimizer", "rmsprop", r"allowed values are sgd, adam, adamw"),
+    ("batch_size", "0", r"must be at least 1"),
+    ("nesterov", "maybe", r"expected bool"),
+])
+def test_bad_values(key, value, match):
+    with pytest.raises(UserError, match=match):
+        convert(key, value)
+
+
+def test_recipe_file_lists_only_overrides(tmp_path):
+    f = tmp_path / "mine.yaml"
+    f.write_text("model: mnist-mlp\nlr: 0.05\n")
+    cfg = make_config(str(f), {"epochs": "2"})
+    assert (cfg.recipe, cfg.model, cfg.lr, cfg.epochs) == ("mine", "mnist-mlp", 0.05, 2)
+    assert cfg.batch_size == Config().batch_size
+
+
+def test_unknown_recipe_and_bad_yaml(tmp_path):
+    with pytest.raises(UserError, match="unknown recipe 'nope'; available: .*mnist-cnn"):
+        load_recipe("nope")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("lr: [1, 2\n")
+    with pytest.raises(UserError, match="cannot parse recipe"):
+        load_recipe(str(bad))
+
+
+def test_every_builtin_recipe_is_valid():
+    for name in recipe_names():
+        make_config(name)
+    assert {"mnist-cnn", "mnist-mlp", "diabetes"} <= set(recipe_names())
+
+
+def test_override_needs_equals():
+    with pytest.raises(UserError, match="expected key=value"):
+        parse_overrides(["lr"])

@@ -1,0 +1,178 @@
+import signal
+
+import pytest
+import torch
+from torch import nn
+
+import trainlab
+from trainlab import api, checkpoint
+from trainlab.errors import Diverged, Interrupted
+
+
+def weights(run_dir, which="last"):
+    return checkpoint.load(run_dir / "checkpoints" / f"{which}.pt")["model"]
+
+
+def assert_bitwise_equal(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_mnist_resume_after_max_steps_is_bitwise_exact(runs):
+    common = dict(epochs=2, out_dir=str(runs), tensorboard=False, log_every=7)
+    full = api.train("mnist-cnn", name="full", **common)
+    part = api.train("mnist-cnn", name="part", max_steps=100, **common)  # stops mid-epoch 2
+    assert checkpoint.load(part.run_dir / "checkpoints" / "last.pt")["step"] == 100
+    resumed = api.resume(str(part.run_dir))
+    assert resumed.run_dir == part.run_dir
+    assert_bitwise_equal(weights(full.run_dir), weights(part.run_dir))
+    assert full.history[-1]["train_loss"] == resumed.history[-1]["train_loss"]
+
+
+class DropoutNet(nn.Module):
+    """Uses the global torch RNG in every step, so resume must restore it."""
+
+    def __init__(self, interrupt_at: int = 0):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
+        self.calls, self.interrupt_at = 0, interrupt_at
+
+    def forward(self, x):
+        if self.training:
+            self.calls += 1
+            if self.calls == self.interrupt_at:
+                signal.raise_signal(signal.SIGINT)  # as if the user pressed Ctrl-C here
+        return self.net(x)
+
+
+def fit_blobs(blobs, runs, name, interrupt_at=0, **kw):
+    torch.manual_seed(0)
+    model = DropoutNet(interrupt_at)
+    opts = dict(epochs=3, batch_size=16, optimizer="adam", lr=0.01, scheduler="cosine", grad_accum=2,
+                out_dir=str(runs), name=name, tensorboard=False, log_every=3, seed=1)
+    opts.update(kw)
+    return trainlab.fit(model, *blobs, **opts)
+
+
+def test_ctrl_c_saves_checkpoint_and_resume_is_exact(blobs, runs):
+    full = fit_blobs(blobs, runs, "full")
+    with pytest.raises(Interrupted, match=r"interrupted at step 11; checkpoint .*last.pt"):
+        fit_blobs(blobs, runs, "cut", interrupt_at=21)  # micro-batch 21 = step 11
+    torch.manual_seed(123)  # a different fresh model: everything must come from the checkpoint
+    resumed = trainlab.fit(DropoutNet(), *blobs, config=checkpoint_config(runs / "cut"), resume=runs / "cut/checkpoints/last.pt")
+    assert_bitwise_equal(weights(full.run_dir), weights(resumed.run_dir))
+    assert resumed.metrics["accuracy"] > 0.9
+
+
+def checkpoint_config(run_dir):
+    from trainlab.config import from_dict
+
+    return from_dict(checkpoint.load(run_dir / "checkpoints" / "last.pt")["config"])
+
+
+def test_gradient_accumulation_equals_one_larger_batch(blobs, runs):
+    (x, y), val = blobs
+    results = []
+    for batch, accum in ((8, 4), (32, 1)):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 3))
+        trainlab.fit(model, (x[:224], y[:224]), val, epochs=2, batch_size=batch, grad_accum=accum, lr=0.1,
+                     out_dir=str(runs), name=f"acc{accum}", tensorboard=False)
+        results.append(model.state_dict())
+    for k in results[0]:
+        assert torch.allclose(results[0][k], results[1][k], atol=1e-6), k
+
+
+class NaNAfter(nn.Module):
+    def __init__(self, step: int):
+        super().__init__()
+        self.lin, self.calls, self.step = nn.Linear(2, 3), 0, step
+
+    def forward(self, x):
+        self.calls += self.training
+        out = self.lin(x)
+        return out * float("nan") if self.training and self.calls >= self.step else out
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(blobs, runs):
+    # 240 samples / batch 16 = 15 steps per epoch; the NaN comes at step 20, in epoch 2
+    with pytest.raises(Diverged, match=r"loss became nan at step 20 \(epoch 2\); stopped, the last good checkpoint is .*last.pt"):
+        trainlab.fit(NaNAfter(20), *blobs, epochs=3, batch_size=16, out_dir=str(runs), name="nan", tensorboard=False, log_every=4)
+    state = checkpoint.load(runs / "nan/checkpoints/last.pt")
+    assert state["step"] == 15 and all(torch.isfinite(t).all() for t in state["model"].values())
+
+
+@pytest.mark.parametrize("loss,model,y_kind", [
+    ("cross_entropy", lambda: nn.Linear(2, 3), "class"),
+    ("nll", lambda: nn.Sequential(nn.Linear(2, 3), nn.LogSoftmax(1)), "class"),
+    ("bce", lambda: nn.Sequential(nn.Linear(2, 1), nn.Sigmoid()), "binary"),
+    ("bce_logits", lambda: nn.Linear(2, 1), "binary"),
+    ("mse", lambda: nn.Linear(2, 1), "value"),
+    ("l1", lambda: nn.Linear(2, 1), "value"),
+])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_every_loss_trains(blobs, runs, loss, model, y_kind, reduction):
+    (x, y), (xv, yv) = blobs
+    if y_kind == "binary":
+        y, yv = (y == 0).long(), (yv == 0).long()
+    if y_kind == "value":
+        y, yv = x[:, :1] * 3.0 + 1.0, xv[:, :1] * 3.0 + 1.0
+    lr = 0.05 if reduction == "mean" else 0.002
+    r = trainlab.fit(model(), (x, y), (xv, yv), epochs=8, lr=lr, momentum=0.9, loss=loss, reduction=reduction,
+                     batch_size=16, out_dir=str(runs), tensorboard=False)
+    first, last = r.history[0]["train_loss"], r.history[-1]["train_loss"]
+    assert last < first
+    if y_kind != "value":
+        assert r.metrics["accuracy"] > 0.9
+    else:
+        assert "accuracy" not in r.metrics and r.metrics["loss"] < 0.5
+
+
+@pytest.mark.parametrize("scheduler,extra,lr_after", [
+    ("step", dict(step_size=2, gamma=0.1), [0.1, 0.1, 0.01, 0.01]),
+    ("multistep", dict(milestones=[1, 3], gamma=0.5), [0.1, 0.05, 0.05, 0.025]),
+])
+def test_epoch_schedulers(blobs, runs, scheduler, extra, lr_after):
+    r = trainlab.fit(nn.Linear(2, 3), *blobs, epochs=4, lr=0.1, scheduler=scheduler, out_dir=str(runs),
+                     tensorboard=False, **extra)
+    assert [round(h["lr"], 6) for h in r.history] == lr_after
+
+
+@pytest.mark.parametrize("scheduler", ["cosine", "onecycle"])
+def test_step_schedulers_reach_their_end(blobs, runs, scheduler):
+    model = nn.Linear(2, 3)
+    r = trainlab.fit(model, *blobs, epochs=2, lr=0.1, optimizer="sgd", momentum=0.9, nesterov=True,
+                     scheduler=scheduler, batch_size=16, out_dir=str(runs), tensorboard=False)
+    state = checkpoint.load(r.run_dir / "checkpoints" / "last.pt")
+    assert state["scheduler"]["last_epoch"] == 30  # 2 epochs x 15 steps
+    halfway = r.history[0]["lr"]  # the lr in effect at the end of epoch 1, half way through
+    assert halfway == pytest.approx(0.05) if scheduler == "cosine" else 0.004 < halfway < 0.1
+
+
+def test_optimizers_and_weight_decay(blobs, runs):
+    for opt in ("sgd", "adam", "adamw"):
+        r = trainlab.fit(nn.Linear(2, 3), *blobs, epochs=3, lr=0.05, optimizer=opt, weight_decay=1e-4,
+                         out_dir=str(runs), tensorboard=False)
+        assert r.metrics["accuracy"] > 0.9, opt
+
+
+def test_wrong_input_shape_is_a_clear_error(blobs, runs):
+    with pytest.raises(trainlab.UserError, match=r"does not accept inputs of shape \(2,\)"):
+        trainlab.fit(nn.Linear(5, 3), *blobs, out_dir=str(runs))
+    with pytest.raises(trainlab.UserError, match=r"outputs shape \(4,\) but the data have 3 classes"):
+        trainlab.fit(nn.Linear(2, 4), *blobs, out_dir=str(runs))
+
+
+def test_run_folder_contents(blobs, runs):
+    r = trainlab.fit(nn.Linear(2, 3), *blobs, epochs=2, out_dir=str(runs), name="demo")
+    files = {p.name for p in r.run_dir.iterdir()}
+    assert {"config.yaml", "metrics.csv", "checkpoints"} <= files
+    assert any(f.startswith("events.out.tfevents") for f in files)
+    lines = (r.run_dir / "metrics.csv").read_text().splitlines()
+    assert lines[0] == "epoch,step,train_loss,val_loss,val_acc,lr,seconds" and len(lines) == 3
+    state = checkpoint.load(r.run_dir / "checkpoints" / "best.pt")
+    assert {"model", "optimizer", "scheduler", "scaler", "rng", "epoch", "step", "config"} <= state.keys()
+    assert {"python", "numpy", "torch"} <= state["rng"].keys() and "generator" in state["loader"]
+    again = trainlab.fit(nn.Linear(2, 3), *blobs, epochs=1, out_dir=str(runs), name="demo", tensorboard=False)
+    assert again.run_dir.name == "demo-2"
