@@ -46,7 +46,7 @@ def test_summary_shapes_and_totals(capsys):
     (["train", "model=nope", "epochs=1"], "unknown model 'nope'; available:"),
     (["train", "dataset=nope"], "unknown dataset 'nope'; available:"),
     (["train", "optimizer=rmsprop"], "allowed values are sgd, adam, adamw"),
-    (["train", "dataset=mnist", "data_dir=/nonexistent"], "missing data file: /nonexistent/MNIST/raw/train-images-idx3-ubyte.gz"),
+    (["train", "dataset=mnist", "data_dir=/nonexistent"], "missing /nonexistent/MNIST/raw/train-images-idx3-ubyte.gz and could not download it"),
     (["train", "model=diabetes-net", "epochs=1", "loss=bce"], "does not accept inputs of shape (1, 28, 28)"),
     (["eval", "/nonexistent/run"], "no checkpoint found for '/nonexistent/run'"),
     (["summary", "nope"], "unknown model 'nope'"),

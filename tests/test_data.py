@@ -55,8 +55,8 @@ def test_size_mismatch_and_missing_file(tmp_path):
     write_idx(p, IMAGES_MAGIC, bytes(2 * 28 * 28 - 1), (2, 28, 28))
     with pytest.raises(UserError, match=r"header says \(2, 28, 28\)"):
         read_idx(p, IMAGES_MAGIC)
-    with pytest.raises(UserError, match=r"missing data file: .*train-images-idx3-ubyte.gz"):
-        build_dataset("mnist", data_dir=str(tmp_path / "nowhere"))
+    with pytest.raises(UserError, match=r"missing .*nowhere/MNIST/raw/train-images-idx3-ubyte.gz .*download=true"):
+        build_dataset("mnist", data_dir=str(tmp_path / "nowhere"), download=False)
 
 
 def test_label_range_and_count_checked(tmp_path):

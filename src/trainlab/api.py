@@ -10,35 +10,54 @@ from pathlib import Path
 import torch
 
 from . import checkpoint as ckpt
-from .config import Config, from_dict, make_config
+from .config import Config, from_dict, make_config, replace
 from .data import Splits, build_dataset
-from .data.batches import TensorBatches
+from .data.plan import eval_batches
 from .engine import evaluate, pick_device, seed_everything
 from .errors import UserError
 from .models import build_model
 from .optim import Criterion
-from .trainer import FitResult, fit, input_transform
+from .trainer import FitResult, fit
 
 
 def load_data(cfg: Config) -> Splits:
     return build_dataset(cfg.dataset, data_dir=cfg.data_dir, data_path=cfg.data_path, target=cfg.target,
-                         val_fraction=cfg.val_fraction, seed=cfg.seed)
+                         val_fraction=cfg.val_fraction, seed=cfg.seed, image_size=cfg.image_size, task=cfg.task,
+                         mirror=cfg.mirror, download=cfg.download, cache=cfg.cache,
+                         max_resident_mb=cfg.max_resident_mb)
 
 
-def model_for(cfg: Config, classes: list[str]) -> torch.nn.Module:
+def resolve_loss(cfg: Config, classes: list[str]) -> Config:
+    """loss=auto: cross_entropy for classes, mse for regression targets."""
+    if cfg.loss != "auto":
+        return cfg
+    return replace(cfg, loss="cross_entropy" if classes else "mse")
+
+
+def describe_classes(classes: list[str]) -> str:
+    if not classes:
+        return "regression (no classes)"
+    shown = ", ".join(classes[:10]) + (", ..." if len(classes) > 10 else "")
+    return f"{len(classes)} classes: {shown}"
+
+
+def model_for(cfg: Config, classes: list[str], input_shape: tuple[int, ...]) -> torch.nn.Module:
     if cfg.model == "custom":
         raise UserError("this run used a custom model from the Python API; rebuild it in Python and load the "
                         "checkpoint's 'model' state_dict")
     index_targets = cfg.loss in ("cross_entropy", "nll")
-    return build_model(cfg.model, num_classes=len(classes) if index_targets else None)
+    return build_model(cfg.model, num_classes=len(classes) if index_targets else None, input_shape=input_shape)
 
 
 def train_config(cfg: Config, resume: Path | None = None) -> FitResult:
     seed_everything(cfg.seed)
     splits = load_data(cfg)
+    cfg = resolve_loss(cfg, splits.classes)
     print(f"data: {cfg.dataset} from {splits.source}: {len(splits.train)} train / {len(splits.test)} test samples, "
-          f"input {tuple(splits.input_shape)}, {len(splits.classes) or 'no'} classes")
-    model = model_for(cfg, splits.classes)
+          f"input {tuple(splits.input_shape)}, {describe_classes(splits.classes)}")
+    if "table" in splits.info:
+        print(f"table: {splits.info['table'].get('summary', '')}")
+    model = model_for(cfg, splits.classes, splits.input_shape)
     return fit(model, splits.train, splits.test, config=cfg, classes=splits.classes, info=splits.info, resume=resume)
 
 
@@ -57,7 +76,7 @@ def resume(run: str, **overrides) -> FitResult:
 
 
 def load_checkpoint_model(state: dict, cfg: Config, path: Path) -> torch.nn.Module:
-    model = model_for(cfg, state.get("classes") or [])
+    model = model_for(cfg, state.get("classes") or [], tuple(state.get("input_shape") or ()))
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as e:
@@ -74,10 +93,14 @@ def evaluate_run(run: str, best: bool = False, **overrides) -> dict:
     cfg = from_dict(values)
     splits = load_data(cfg)
     model = load_checkpoint_model(state, cfg, path)
+    if not cfg.transforms and "input_shape" in state and tuple(splits.input_shape) != tuple(state["input_shape"]):
+        raise UserError(f"{path} was trained on inputs {tuple(state['input_shape'])} but {cfg.dataset} gives "
+                        f"{tuple(splits.input_shape)}")
     device = pick_device(cfg.device)
     model.to(device)
-    norm = input_transform(cfg, splits.test.x, model, device)
-    batches = TensorBatches(splits.test, cfg.eval_batch_size, device=device, shuffle=False, transform=norm)
+    batches, _ = eval_batches(splits.test, transforms=cfg.transforms, mean=cfg.mean, std=cfg.std,
+                              eval_batch_size=cfg.eval_batch_size, channels_last=cfg.channels_last,
+                              workers=cfg.workers, model=model, device=device)
     result = evaluate(model, batches, Criterion(cfg.loss, cfg.reduction), len(splits.classes))
     result.update(checkpoint=str(path), epoch=state["epoch"], step=state["step"], dataset=cfg.dataset,
                   classes=splits.classes)

@@ -1,4 +1,4 @@
-"""The `trainlab` command line: ls, train, eval, summary.
+"""The `trainlab` command line: ls, train, eval, summary, data stats, example.
 
 Imports are lazy so that `trainlab --help` answers without loading torch. User errors print one
 line `trainlab: error: ...` and exit non-zero; Ctrl-C during training saves a checkpoint and
@@ -16,7 +16,10 @@ EPILOG = """examples:
   trainlab train my_recipe.yaml device=cpu
   trainlab train --resume runs/mnist-cnn
   trainlab eval runs/mnist-cnn --json
-  trainlab summary cifar10-quick"""
+  trainlab summary cifar10-quick
+  trainlab data stats cifar10
+  trainlab train image-folder data_path=DIR      your own images: DIR/<label>/*.jpg
+  trainlab train table data_path=FILE.csv target=COLUMN"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p = sub.add_parser("summary", help="layer output shapes and parameter counts of a model or recipe")
     p.add_argument("name", metavar="MODEL_OR_RECIPE")
+    p = sub.add_parser("example", help="run a demonstration of the notes (no NAME lists them)")
+    p.add_argument("name", nargs="?", metavar="NAME")
+    p.add_argument("--out", metavar="DIR", help="folder for its plots and files (default: runs/examples/NAME)")
+    p = sub.add_parser("data", help="dataset tools: trainlab data stats DATASET_OR_RECIPE [key=value ...]")
+    p.add_argument("action", choices=["stats"])
+    p.add_argument("dataset", metavar="DATASET_OR_RECIPE")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
     return parser
 
 
@@ -52,7 +62,18 @@ def cmd_ls(args) -> int:
     print("datasets:")
     for name in dataset_names():
         print(f"  {name:<22} {DATASET_DOCS[name]}")
+    from .examples import list_examples
+
+    print("examples (trainlab example NAME):")
+    for name, summary in list_examples():
+        print(f"  {name:<22} {summary}")
     return 0
+
+
+def cmd_example(args) -> int:
+    from .examples.__main__ import main as examples_main
+
+    return examples_main([a for a in (args.name,) if a] + (["--out", args.out] if args.out else []))
 
 
 def cmd_train(args) -> int:
@@ -94,6 +115,29 @@ def cmd_summary(args) -> int:
     return 0
 
 
+def cmd_data(args) -> int:
+    from .api import load_data
+    from .config import make_config, parse_overrides, recipe_names
+    from .data import TensorData
+    from .data.stats import channel_stats
+
+    overrides = parse_overrides(args.overrides)
+    if args.dataset in recipe_names() or args.dataset.endswith((".yaml", ".yml")):
+        cfg = make_config(args.dataset, overrides)
+    else:
+        cfg = make_config(None, {**overrides, "dataset": args.dataset})
+    splits = load_data(cfg)
+    if not isinstance(splits.train, TensorData):
+        raise_user(f"{cfg.dataset} is decoded per sample (over max_resident_mb); raise max_resident_mb to compute stats")
+    mean, std = channel_stats(splits.train)
+    what = "channel" if splits.train.x.dim() == 4 else "feature"
+    print(f"{cfg.dataset} train split: {len(splits.train)} samples, per-{what} statistics")
+    print(f"mean: [{', '.join(f'{v:.4f}' for v in mean)}]")
+    print(f"std:  [{', '.join(f'{v:.4f}' for v in std)}]")
+    print(f"as overrides: mean=[{','.join(f'{v:.4f}' for v in mean)}] std=[{','.join(f'{v:.4f}' for v in std)}]")
+    return 0
+
+
 def raise_user(message: str) -> None:
     from .errors import UserError
 
@@ -106,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 0
-    handler = {"ls": cmd_ls, "train": cmd_train, "eval": cmd_eval, "summary": cmd_summary}[args.command]
+    handler = {"ls": cmd_ls, "train": cmd_train, "eval": cmd_eval, "summary": cmd_summary, "data": cmd_data,
+               "example": cmd_example}[args.command]
     from .errors import Interrupted, UserError
 
     try:

@@ -28,9 +28,16 @@ class Config:
     data_path: str = ""  # a user's own folder of images or CSV file
     target: str = ""  # CSV target column (default: the last one)
     val_fraction: float = 0.2  # held-out share for datasets without a test split
+    task: str = "auto"  # tables: classification or regression, inferred from the target column
+    image_size: int = 0  # image folders: shorter side resized to this, then centre-cropped (0: dataset default)
+    download: bool = True  # fetch official files (checksummed) that are missing from data_dir
+    mirror: str = ""  # a mirror base URL tried first (also $TRAINLAB_MIRROR)
+    cache: bool = True  # keep decoded image tensors on disk ($TRAINLAB_CACHE, ~/.cache/trainlab/tensors)
+    max_resident_mb: int = 4096  # larger image sets are decoded per sample by DataLoader workers
+    workers: int = -1  # DataLoader workers on the fallback path; -1: up to 2
     mean: list[float] = field(default_factory=list)  # per-channel Normalize; empty: none
     std: list[float] = field(default_factory=list)
-    transforms: list[str] = field(default_factory=list)  # train-time batch augmentation
+    transforms: list[str] = field(default_factory=list)  # torchvision names, e.g. "RandomCrop(32, padding=4)"
     epochs: int = 10
     batch_size: int = 64
     eval_batch_size: int = 1000
@@ -61,7 +68,8 @@ class Config:
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "loss": ("cross_entropy", "nll", "bce", "bce_logits", "mse", "l1"),
+    "loss": ("auto", "cross_entropy", "nll", "bce", "bce_logits", "mse", "l1"),
+    "task": ("auto", "classification", "regression"),
     "reduction": ("mean", "sum"),
     "optimizer": ("sgd", "adam", "adamw"),
     "scheduler": ("none", "step", "multistep", "cosine", "onecycle"),

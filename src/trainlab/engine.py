@@ -51,6 +51,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def dataset_classes(data) -> list[str] | None:
+    """Class names a dataset declares (`.classes`, also inside a ConcatDataset), else None."""
+    if isinstance(data, torch.utils.data.ConcatDataset):
+        return dataset_classes(data.datasets[0])
+    classes = getattr(data, "classes", None)
+    return list(classes) if classes else None
+
+
+def dataset_labels(data) -> torch.Tensor:
+    if isinstance(data, TensorData):
+        return data.y
+    return torch.as_tensor([int(data[i][1]) for i in range(len(data))])
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -59,7 +73,8 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def as_tensor_data(data: object, what: str) -> TensorData:
+def as_tensor_data(data: object, what: str):
+    """TensorData for tensors (the fast path); any other torch Dataset is passed through."""
     if isinstance(data, TensorData):
         return data
     if isinstance(data, torch.utils.data.TensorDataset):
@@ -68,7 +83,9 @@ def as_tensor_data(data: object, what: str) -> TensorData:
         if len(data[0]) != len(data[1]):
             raise UserError(f"{what}: x has {len(data[0])} rows but y has {len(data[1])}")
         return TensorData(data[0], data[1])
-    raise UserError(f"{what}: expected TensorData, TensorDataset or an (x, y) pair of tensors, got {type(data).__name__}")
+    if isinstance(data, torch.utils.data.Dataset) and hasattr(data, "__len__"):
+        return data
+    raise UserError(f"{what}: expected an (x, y) pair of tensors, TensorData or a torch Dataset of (input, label), got {type(data).__name__}")
 
 
 class StopFlag:

@@ -6,6 +6,7 @@ plain arguments (`num_classes`, ...) and return an `nn.Module`. `input_shape` is
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Callable
 
@@ -42,9 +43,13 @@ def get_model_entry(name: str) -> ModelEntry:
     return MODELS[name]
 
 
-def build_model(name: str, num_classes: int | None = None) -> nn.Module:
+def build_model(name: str, num_classes: int | None = None, input_shape: tuple[int, ...] | None = None) -> nn.Module:
+    """Build a registered model; input_shape reaches builders that take it (data-sized models)."""
     entry = get_model_entry(name)
-    return entry.build() if num_classes is None else entry.build(num_classes=num_classes)
+    kwargs = {} if num_classes is None else {"num_classes": num_classes}
+    if input_shape and "input_shape" in inspect.signature(entry.build).parameters:
+        kwargs["input_shape"] = tuple(input_shape)
+    return entry.build(**kwargs)
 
 
 class MnistCNN(nn.Module):
@@ -91,10 +96,10 @@ def mnist_mlp(num_classes: int = 10) -> nn.Module:
 
 
 @register_model("diabetes-net", input_shape=(8,))
-def diabetes_net(num_classes: int = 1, in_features: int = 8) -> nn.Module:
+def diabetes_net(num_classes: int = 1) -> nn.Module:
     """Notes 003 diabetes net: 8-6-4-1 with ReLU, ReLU, Sigmoid (a probability for BCELoss)."""
     return nn.Sequential(
-        nn.Linear(in_features, 6), nn.ReLU(), nn.Linear(6, 4), nn.ReLU(),
+        nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 4), nn.ReLU(),
         nn.Linear(4, num_classes), nn.Sigmoid(),
     )
 
@@ -137,3 +142,20 @@ def logistic_regression(num_classes: int = 1) -> nn.Module:
 def two_layer_net(num_classes: int = 10, hidden: int = 100) -> nn.Module:
     """Notes 001 two-layer net: Linear(1000, 100)-ReLU-Linear(100, 10)."""
     return nn.Sequential(nn.Linear(1000, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+
+
+@register_model("folder-cnn", input_shape=(3, 64, 64))
+def folder_cnn(num_classes: int = 2, input_shape: tuple[int, ...] = (3, 64, 64)) -> nn.Module:
+    """Default model for image folders: three conv-BN-ReLU-pool blocks, global average pool, Linear."""
+    def block(cin: int, cout: int) -> list[nn.Module]:
+        return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(), nn.MaxPool2d(2)]
+
+    return nn.Sequential(*block(input_shape[0], 32), *block(32, 64), *block(64, 128),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, num_classes))
+
+
+@register_model("table-mlp", input_shape=(8,))
+def table_mlp(num_classes: int = 1, input_shape: tuple[int, ...] = (8,), hidden: int = 64) -> nn.Module:
+    """Default model for CSV tables: features-64-64-outputs with ReLU (outputs: classes, or 1 for regression)."""
+    return nn.Sequential(nn.Linear(input_shape[0], hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                         nn.Linear(hidden, num_classes))

@@ -17,9 +17,9 @@ from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .config import Config, replace, to_dict
-from .data.batches import Normalize, TensorBatches
-from .engine import (FitResult, Progress, StopFlag, as_tensor_data, evaluate, pick_device,
-                     seed_everything)
+from .data.plan import plan_batches
+from .engine import (FitResult, Progress, StopFlag, as_tensor_data, dataset_classes, dataset_labels, evaluate,
+                     pick_device, seed_everything)
 from .errors import Diverged, Interrupted, UserError
 from .optim import Criterion, build_optimizer, build_scheduler
 from .runs import Run, unique_dir
@@ -37,16 +37,6 @@ def check_model_accepts(model: nn.Module, x: torch.Tensor, criterion: Criterion,
         raise UserError(f"the model outputs shape {tuple(out.shape[1:])} but the data have {len(classes)} classes")
 
 
-def input_transform(cfg: Config, x: torch.Tensor, model: nn.Module, device: torch.device) -> Normalize | None:
-    """The batch transform for uint8 images (None for feature tables); puts conv models in channels_last."""
-    if x.dtype != torch.uint8:
-        return None
-    nhwc = cfg.channels_last and x.dim() == 4 and any(isinstance(m, nn.Conv2d) for m in model.modules())
-    if nhwc:
-        model.to(memory_format=torch.channels_last)
-    return Normalize(cfg.mean, cfg.std, x.shape[1], device, nhwc)
-
-
 class Trainer:
     def __init__(self, model: nn.Module, train, val, cfg: Config, *, classes: list[str], info: dict,
                  resume: Path | None = None, stop: StopFlag | None = None):
@@ -56,12 +46,11 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         self.model = model.to(self.device)
         self.criterion = Criterion(cfg.loss, cfg.reduction, cfg.label_smoothing)
-        self.normalize = input_transform(cfg, train.x, self.model, self.device)
-        self.train_batches = TensorBatches(train, cfg.batch_size, device=self.device, shuffle=True, seed=cfg.seed,
-                                           drop_last=cfg.drop_last, transform=self.normalize)
-        self.val_batches = val and TensorBatches(val, cfg.eval_batch_size, device=self.device, shuffle=False,
-                                                 transform=self.normalize)
-        self.example = self.train_batches.transform(self.train_batches.x[:8])
+        self.train_batches, self.val_batches = plan_batches(
+            train, val, transforms=cfg.transforms, mean=cfg.mean, std=cfg.std, batch_size=cfg.batch_size,
+            eval_batch_size=cfg.eval_batch_size, seed=cfg.seed, drop_last=cfg.drop_last,
+            channels_last=cfg.channels_last, workers=cfg.workers, model=self.model, device=self.device)
+        self.example = self.train_batches.example(8)
         check_model_accepts(self.model, self.example, self.criterion, classes)
         self.optimizer = build_optimizer(self.model.parameters(), cfg.optimizer, cfg.lr, cfg.momentum,
                                          cfg.nesterov, cfg.weight_decay, cfg.betas)
@@ -151,7 +140,7 @@ class Trainer:
         self.save("last")
         if improved:
             self.save("best")
-        print(epoch_line(row, cfg.epochs, len(self.train_batches.y)), flush=True)
+        print(epoch_line(row, cfg.epochs, len(self.train_batches.source)), flush=True)
         return row
 
     def state(self) -> dict:
@@ -162,7 +151,7 @@ class Trainer:
                 "scaler": None, "rng": ckpt.rng_state(), "loader": self.train_batches.state_dict(),
                 "progress": asdict(self.progress), "epoch": self.progress.epoch, "step": self.progress.step,
                 "config": to_dict(self.cfg), "classes": self.classes, "info": self.info,
-                "input_shape": list(self.train_batches.x.shape[1:]), "metrics": self.last_eval}
+                "input_shape": list(self.example.shape[1:]), "metrics": self.last_eval}
 
     def save(self, which: str) -> Path:
         path = self.run.checkpoints / f"{which}.pt"
@@ -215,15 +204,18 @@ def fit(model: nn.Module, train_data, val_data=None, *, config: Config | None = 
         classes: list[str] | None = None, info: dict | None = None, **overrides) -> FitResult:
     """Train `model` on `train_data` ((x, y) tensors or TensorData), evaluating on `val_data`.
 
-    Keyword overrides are config fields (epochs=3, lr=0.1, loss="mse", ...). Returns the trained
-    model, the run folder and the per-epoch history.
+    `train_data` may also be any torch Dataset of (input, class index), e.g. the notes' `ants + bees`;
+    it then goes through a DataLoader with the config's `transforms`. Keyword overrides are config
+    fields (epochs=3, lr=0.1, loss="mse", ...). Returns the trained model, the run folder and the
+    per-epoch history.
     """
     cfg = config or Config(recipe="api", name=type(model).__name__.lower(), model="custom", dataset="custom")
     cfg = replace(cfg, **overrides) if overrides else cfg
     train = as_tensor_data(train_data, "train_data")
     val = as_tensor_data(val_data, "val_data") if val_data is not None else None
+    classes = classes or dataset_classes(train)
     if classes is None and cfg.loss in ("cross_entropy", "nll"):
-        classes = [str(i) for i in range(int(train.y.max()) + 1)]
+        classes = [str(i) for i in range(int(dataset_labels(train).max()) + 1)]
     elif classes is None and cfg.loss in ("bce", "bce_logits"):
         classes = ["0", "1"]
     with StopFlag() as stop:

@@ -27,7 +27,7 @@ class TensorData:
 
 @dataclass
 class Splits:
-    train: TensorData
+    train: TensorData  # or a torch Dataset of (image, label) when too large to keep in memory
     test: TensorData
     classes: list[str]  # class names; empty for regression
     source: str  # where the data came from, for the run log
@@ -35,7 +35,9 @@ class Splits:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.train.x.shape[1:])
+        if isinstance(self.train, TensorData):
+            return tuple(self.train.x.shape[1:])
+        return tuple(self.train[0][0].shape)
 
 
 DATASETS: dict[str, Callable[..., Splits]] = {}
@@ -56,15 +58,18 @@ def default_data_dir() -> Path:
 
 
 def build_dataset(name: str, *, data_dir: str = "", data_path: str = "", target: str = "",
-                  val_fraction: float = 0.2, seed: int = 0) -> Splits:
+                  val_fraction: float = 0.2, seed: int = 0, image_size: int = 0, task: str = "auto",
+                  mirror: str = "", download: bool = True, cache: bool = True,
+                  max_resident_mb: int = 4096) -> Splits:
     """Load dataset `name`; every builder takes the same plain keyword arguments."""
     from . import sources  # noqa: F401  (registers the built-in datasets)
 
     if name not in DATASETS:
         raise UserError(f"unknown dataset '{name}'; available: {', '.join(sorted(DATASETS))}")
     root = Path(data_dir).expanduser() if data_dir else default_data_dir()
-    return DATASETS[name](root=root, data_path=data_path, target=target,
-                          val_fraction=val_fraction, seed=seed)
+    return DATASETS[name](root=root, data_path=data_path, target=target, val_fraction=val_fraction, seed=seed,
+                          image_size=image_size, task=task, mirror=mirror, download=download, cache=cache,
+                          max_resident_mb=max_resident_mb)
 
 
 def dataset_names() -> list[str]:

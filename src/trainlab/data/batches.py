@@ -40,52 +40,78 @@ class Normalize:
         return torch.addcmul(self.shift, x.float(), self.scale)
 
 
-class TensorBatches:
-    """Batches of (x, y) from device-resident tensors; `epoch()` yields one pass."""
+class SeededEpochs:
+    """Per-epoch seeded order, position within the epoch and its checkpointable state.
 
-    def __init__(self, data: TensorData, batch_size: int, *, device: torch.device, shuffle: bool,
-                 seed: int = 0, drop_last: bool = False, transform=None):
-        self.x = data.x.to(device)
-        self.y = data.y.to(device)
-        self.batch_size = batch_size
-        self.device = device
-        self.shuffle = shuffle
-        self.drop_last = drop_last
-        self.transform = transform or (lambda x: x)
+    Shared by the device path (TensorBatches) and the DataLoader path (LoaderBatches), so both
+    draw the same permutation for the same seed and resume the same way.
+    """
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool):
+        self.n, self.batch_size, self.shuffle, self.drop_last = n, batch_size, shuffle, drop_last
         self.generator = torch.Generator().manual_seed(seed)  # CPU generator: same draws on any device
         self.position = 0  # batches served in the current epoch; 0 between epochs
+        self.epochs_started = 0
         self._epoch_state = self.generator.get_state()  # generator state before this epoch's draw
         self._resume_position = 0
 
     def __len__(self) -> int:
-        n = len(self.y)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
 
     @property
     def start_position(self) -> int:
         """Where the next epoch() starts: 0, or the batch a resumed run continues from."""
         return self._resume_position
 
-    def epoch(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def begin_epoch(self) -> tuple[int, int, torch.Tensor]:
+        """(first batch, epoch index, sample order) for a new pass."""
         start, self._resume_position = self._resume_position, 0
         self._epoch_state = self.generator.get_state()
+        epoch, self.epochs_started = self.epochs_started, self.epochs_started + 1
+        order = torch.randperm(self.n, generator=self.generator) if self.shuffle else torch.arange(self.n)
+        return start, epoch, order
+
+    def state_dict(self) -> dict:
+        """Between epochs: the generator as it is. Mid-epoch: as it was before this epoch's draw."""
+        state = self._epoch_state if self.position else self.generator.get_state()
+        epochs = self.epochs_started - 1 if self.position else self.epochs_started
+        return {"generator": state.clone(), "position": self.position, "epochs_started": epochs}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"].clone())
+        self._resume_position = int(state["position"])
+        self.epochs_started = int(state.get("epochs_started", 0))
+
+
+class TensorBatches(SeededEpochs):
+    """Batches of (x, y) from device-resident tensors; `epoch()` yields one pass."""
+
+    def __init__(self, data: TensorData, batch_size: int, *, device: torch.device, shuffle: bool,
+                 seed: int = 0, drop_last: bool = False, transform=None, augment=None):
+        super().__init__(len(data), batch_size, shuffle, seed, drop_last)
+        self.source = data
+        self.x = data.x.to(device)
+        self.y = data.y.to(device)
+        self.device = device
+        self.transform = transform or (lambda x: x)
+        self.augment = augment  # BatchAugment: random crop/flip of uint8 batches, seeded per batch
+
+    def epoch(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        start, epoch, order = self.begin_epoch()
+        order = order.to(self.device) if self.shuffle else None
         bs = self.batch_size
-        order = torch.randperm(len(self.y), generator=self.generator).to(self.device) if self.shuffle else None
         for i in range(start, len(self)):
             if order is None:
                 xb, yb = self.x[i * bs:(i + 1) * bs], self.y[i * bs:(i + 1) * bs]
             else:
                 idx = order[i * bs:(i + 1) * bs]
                 xb, yb = self.x.index_select(0, idx), self.y.index_select(0, idx)
+            if self.augment is not None:
+                xb = self.augment(xb, epoch, i)
             self.position = i + 1  # counted before the yield: a checkpoint taken now resumes after it
             yield self.transform(xb), yb
         self.position = 0
 
-    def state_dict(self) -> dict:
-        """Between epochs: the generator as it is. Mid-epoch: as it was before this epoch's draw."""
-        state = self._epoch_state if self.position else self.generator.get_state()
-        return {"generator": state.clone(), "position": self.position}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.generator.set_state(state["generator"].clone())
-        self._resume_position = int(state["position"])
+    def example(self, n: int = 8) -> torch.Tensor:
+        """The first n training inputs as the model sees them (no augmentation, no RNG drawn)."""
+        return self.transform(self.x[:n])

@@ -1,17 +1,24 @@
-"""The built-in datasets: bundled MNIST sample, MNIST in torchvision's layout, CSV tables."""
+"""The built-in datasets: MNIST (bundled sample, official, Fashion), CIFAR-10, image folders, CSV tables.
+
+Every builder takes the same plain keyword arguments (see `build_dataset`) and returns `Splits`.
+Image datasets go through the decoded-tensor cache; official datasets are downloaded (with
+checksums) into `data_dir` in torchvision's layout when missing and a network exists.
+"""
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..errors import UserError
 from . import Splits, TensorData, register_dataset, stratified_split
-from .idx import read_bytes, read_pair
+from .cache import cached
+from .idx import find, read_pair
 
 DIGITS = [str(i) for i in range(10)]
+FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+IDX_STEMS = [f"{p}-{k}-ubyte" for p in ("train", "t10k") for k in ("images-idx3", "labels-idx1")]
 
 
 @register_dataset("mnist-sample")
@@ -22,34 +29,128 @@ def mnist_sample(**_) -> Splits:
     return Splits(TensorData(*train), TensorData(*test), DIGITS, f"bundled {folder}")
 
 
+def idx_dataset(name: str, folder: Path, classes: list[str], mirror: str, download: bool, cache: bool) -> Splits:
+    if not all(find(folder, stem).exists() for stem in IDX_STEMS):
+        from .download import ensure
+
+        ensure(name, folder, mirror=mirror, allow_download=download)
+    sources = [find(folder, stem) for stem in IDX_STEMS]
+
+    def build() -> Splits:
+        train, test = read_pair(folder, "train"), read_pair(folder, "t10k")
+        return Splits(TensorData(*train), TensorData(*test), classes, str(folder))
+
+    return cached(name, sources, {}, build, cache)
+
+
 @register_dataset("mnist")
-def mnist(root: Path, **_) -> Splits:
-    """Official MNIST in torchvision's layout: <data_dir>/MNIST/raw/*-ubyte[.gz]."""
-    folder = root / "MNIST" / "raw"
-    train, test = read_pair(folder, "train"), read_pair(folder, "t10k")
-    return Splits(TensorData(*train), TensorData(*test), DIGITS, str(folder))
+def mnist(root: Path, mirror: str = "", download: bool = True, cache: bool = True, **_) -> Splits:
+    """Official MNIST in torchvision's layout <data_dir>/MNIST/raw/ (downloaded if missing)."""
+    return idx_dataset("mnist", root / "MNIST" / "raw", DIGITS, mirror, download, cache)
 
 
-def read_numeric_csv(path: Path) -> np.ndarray:
-    """A headerless numeric CSV (.csv or .csv.gz) as a float32 (rows, columns) array."""
-    text = read_bytes(path).decode("utf-8", errors="replace")
-    rows = [line for line in text.splitlines() if line.strip()]
+@register_dataset("fashion-mnist")
+def fashion_mnist(root: Path, mirror: str = "", download: bool = True, cache: bool = True, **_) -> Splits:
+    """Fashion-MNIST in torchvision's layout <data_dir>/FashionMNIST/raw/ (downloaded if missing)."""
+    return idx_dataset("fashion-mnist", root / "FashionMNIST" / "raw", FASHION, mirror, download, cache)
+
+
+@register_dataset("cifar10")
+def cifar10(root: Path, mirror: str = "", download: bool = True, cache: bool = True, **_) -> Splits:
+    """CIFAR-10 in the official python layout <data_dir>/cifar-10-batches-py/ (downloaded if missing)."""
+    from .cifar import TRAIN_BATCHES, class_names, load_batches
+
+    folder = root / "cifar-10-batches-py"
+    names = [*TRAIN_BATCHES, "test_batch"]
+    if not all((folder / n).exists() for n in names):
+        from .download import RESOURCES, ensure, safe_extract
+
+        archive = RESOURCES["cifar10"][0].filename
+        ensure("cifar10", root, mirror=mirror, allow_download=download)
+        safe_extract(root / archive, root)
+
+    def build() -> Splits:
+        train, test = load_batches(folder, TRAIN_BATCHES), load_batches(folder, ["test_batch"])
+        return Splits(TensorData(*train), TensorData(*test), class_names(folder), str(folder))
+
+    return cached("cifar10", [folder / n for n in names], {}, build, cache)
+
+
+def folder_splits(root: Path, *, image_size: int, val_fraction: float, seed: int, cache: bool,
+                  max_resident_mb: int) -> Splits:
+    """An image folder (split folders or one folder split by val_fraction), decoded and cached."""
+    from .folder import FolderFiles, decode_all, layout, scan
+
+    parts = layout(root)
+    files, labels, classes = scan(parts.get("train", root))
+    test_files, test_labels, _ = scan(parts["test"], classes) if "test" in parts else ([], [], classes)
+    settings = {"image_size": image_size, "val_fraction": val_fraction if "all" in parts else None, "seed": seed}
+    y, test_y = torch.tensor(labels), torch.tensor(test_labels, dtype=torch.int64)
+    if "all" in parts:
+        tr, te = stratified_split(y, val_fraction, seed)
+        files, test_files = [files[i] for i in tr], [files[i] for i in te]
+        y, test_y = y[tr], y[te]
+    side = image_size or max(first_image_size(files[0]))  # images keeping their size: judge by the first
+    if (len(files) + len(test_files)) * 3 * side * side > max_resident_mb * 2**20:
+        print(f"note: {root} is larger than max_resident_mb={max_resident_mb}: decoding per sample with workers")
+        return Splits(FolderFiles(files, y.tolist(), classes, image_size),
+                      FolderFiles(test_files, test_y.tolist(), classes, image_size), classes, str(root))
+
+    def build() -> Splits:
+        return Splits(TensorData(decode_all(files, image_size), y), TensorData(decode_all(test_files, image_size), test_y),
+                      classes, str(root))
+
+    return cached("folder", files + test_files, settings, build, cache)
+
+
+def first_image_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
     try:
-        table = np.array([[float(v) for v in line.split(",")] for line in rows], dtype=np.float32)
-    except ValueError as e:
-        raise UserError(f"{path}: not a numeric CSV table ({e})") from None
-    if table.ndim != 2 or table.shape[1] < 2:
-        raise UserError(f"{path}: expected rows of at least 2 comma-separated numbers")
-    return table
+        with Image.open(path) as img:
+            return img.size
+    except OSError as e:
+        raise UserError(f"cannot read image {path}: {e}") from None
+
+
+@register_dataset("folder")
+def folder(root: Path, data_path: str = "", image_size: int = 0, val_fraction: float = 0.2, seed: int = 0,
+           cache: bool = True, max_resident_mb: int = 4096, **_) -> Splits:
+    """A folder of labelled images: data_path/<label>/*.jpg, or data_path/{train,val|test}/<label>/*.jpg."""
+    if not data_path:
+        raise UserError("dataset=folder needs data_path=DIR, a folder laid out as DIR/<label>/*.jpg")
+    return folder_splits(Path(data_path).expanduser(), image_size=image_size or 64, val_fraction=val_fraction,
+                         seed=seed, cache=cache, max_resident_mb=max_resident_mb)
+
+
+@register_dataset("ants-bees")
+def ants_bees(root: Path, image_size: int = 0, cache: bool = True, max_resident_mb: int = 4096, **_) -> Splits:
+    """Notes 003/004 ants vs bees photos: <data_dir>/hymenoptera_data/{train,val}/{ants,bees}/*.jpg."""
+    return folder_splits(root / "hymenoptera_data", image_size=image_size or 64, val_fraction=0.2, seed=0,
+                         cache=cache, max_resident_mb=max_resident_mb)
+
+
+@register_dataset("cifar10-jpg")
+def cifar10_jpg(root: Path, image_size: int = 0, cache: bool = True, max_resident_mb: int = 4096, **_) -> Splits:
+    """The shared JPEG copy of CIFAR-10 as an image folder: <data_dir>/cifar10-jpg/{train,test}/<class>/."""
+    return folder_splits(root / "cifar10-jpg", image_size=image_size, val_fraction=0.2, seed=0, cache=cache,
+                         max_resident_mb=max_resident_mb)
+
+
+@register_dataset("table")
+def table(data_path: str = "", target: str = "", val_fraction: float = 0.2, seed: int = 0, task: str = "auto",
+          **_) -> Splits:
+    """A CSV table (header or not, .csv or .csv.gz): data_path=FILE target=COLUMN (default: the last)."""
+    from .table import table_splits
+
+    if not data_path:
+        raise UserError("dataset=table needs data_path=FILE.csv (and target=COLUMN, default the last column)")
+    return table_splits(Path(data_path).expanduser(), target=target, val_fraction=val_fraction, seed=seed, task=task)
 
 
 @register_dataset("diabetes")
 def diabetes(root: Path, val_fraction: float = 0.2, seed: int = 0, **_) -> Splits:
-    """Notes 003 diabetes table: 759 rows, 8 scaled features, 0/1 label (<data_dir>/diabetes.csv.gz)."""
-    table = torch.from_numpy(read_numeric_csv(root / "diabetes.csv.gz"))
-    x, y = table[:, :-1], table[:, -1]
-    labels = y.long()
-    if not torch.equal(labels.float(), y) or int(labels.min()) < 0 or int(labels.max()) > 1:
-        raise UserError(f"{root / 'diabetes.csv.gz'}: the last column must be a 0/1 label")
-    tr, te = stratified_split(labels, val_fraction, seed)
-    return Splits(TensorData(x[tr], labels[tr]), TensorData(x[te], labels[te]), ["0", "1"], str(root / "diabetes.csv.gz"))
+    """Notes 003 diabetes table: 759 rows, 8 features, 0/1 label (<data_dir>/diabetes.csv.gz)."""
+    from .table import table_splits
+
+    return table_splits(root / "diabetes.csv.gz", target="", val_fraction=val_fraction, seed=seed, task="classification")

@@ -1,0 +1,80 @@
+"""Choose how batches are served: the device-resident fast path or the DataLoader fallback.
+
+Decoded tensors whose transforms all have batched versions stay on the training device
+(`TensorBatches`, random crop/flip by `BatchAugment`); anything else (a user's torch Dataset,
+ColorJitter and friends, image sets over the memory limit) goes through `LoaderBatches`.
+Evaluation batches get only the deterministic part: decode-time resizing and Normalize.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torchvision.transforms.v2 import functional as TF
+
+from . import TensorData
+from .batches import Normalize, TensorBatches
+from .loader import LoaderBatches
+from .transforms import (DECODE, RANDOM, BatchAugment, Spec, batchable, decode_size, eval_version, normalize_args,
+                         parse_all, per_sample_pipeline)
+
+
+def resize_tensors(data: TensorData | None, specs: list[Spec]) -> TensorData | None:
+    """Apply leading Resize/CenterCrop once to a whole uint8 (N, C, H, W) tensor."""
+    if data is None or not specs:
+        return data
+    x = data.x
+    for s in specs:
+        kw = dict(s.kwargs)
+        size = s.args[0] if s.args else kw.get("size")
+        x = TF.resize(x, size, antialias=True) if s.name == "Resize" else TF.center_crop(x, size)
+    return TensorData(x.contiguous(), data.y)
+
+
+def uses_conv(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+def eval_batches(data, *, transforms: list[str], mean: list[float], std: list[float], eval_batch_size: int,
+                 channels_last: bool, workers: int, model: nn.Module, device: torch.device):
+    """Batches for evaluation and prediction: decode-time resizing and Normalize only, in order."""
+    return plan_batches(data, None, transforms=transforms, mean=mean, std=std, batch_size=eval_batch_size,
+                        eval_batch_size=eval_batch_size, seed=0, drop_last=False, channels_last=channels_last,
+                        workers=workers, model=model, device=device, evaluation=True)
+
+
+def plan_batches(train, val, *, transforms: list[str], mean: list[float], std: list[float], batch_size: int,
+                 eval_batch_size: int, seed: int, drop_last: bool, channels_last: bool, workers: int,
+                 model: nn.Module, device: torch.device, evaluation: bool = False):
+    """(train_batches, val_batches or None) for TensorData or torch Datasets; with evaluation=True,
+    the first is unshuffled and unaugmented."""
+    specs = parse_all(transforms)
+    eval_specs = eval_version(specs)
+    specs = eval_specs if evaluation else specs
+    if not isinstance(train, TensorData):
+        pipeline = per_sample_pipeline(specs, mean, std) if specs or mean else None
+        eval_pipeline = per_sample_pipeline(eval_specs, mean, std) if eval_specs or mean else None
+        loader = LoaderBatches(train, batch_size, device=device, shuffle=not evaluation, seed=seed, drop_last=drop_last,
+                               pipeline=pipeline, eval_pipeline=eval_pipeline, workers=workers)
+        val_loader = val is not None and LoaderBatches(val, eval_batch_size, device=device, shuffle=False,
+                                                       pipeline=eval_pipeline, eval_pipeline=eval_pipeline, workers=workers)
+        return loader, val_loader or None
+    decode, rest = decode_size(specs)
+    train = resize_tensors(train, decode)
+    val = resize_tensors(val, [s for s in eval_specs if s.name in DECODE])  # deterministic: apply them all once
+    mean, std = normalize_args(rest, mean, std)
+    image = train.x.dtype == torch.uint8
+    nhwc = channels_last and image and train.x.dim() == 4 and uses_conv(model)
+    if nhwc:
+        model.to(memory_format=torch.channels_last)
+    normalize = Normalize(mean, std, train.x.shape[1], device, nhwc) if image else None
+    val_batches = val is not None and TensorBatches(val, eval_batch_size, device=device, shuffle=False,
+                                                    transform=normalize)
+    if batchable(rest):
+        augment = BatchAugment(rest, seed) if any(s.name in RANDOM for s in rest) else None
+        train_batches = TensorBatches(train, batch_size, device=device, shuffle=not evaluation, seed=seed,
+                                      drop_last=drop_last, transform=normalize, augment=augment)
+    else:
+        train_batches = LoaderBatches(train, batch_size, device=device, shuffle=True, seed=seed, drop_last=drop_last,
+                                      pipeline=per_sample_pipeline(rest, mean, std),
+                                      eval_pipeline=per_sample_pipeline(eval_version(rest), mean, std), workers=workers)
+    return train_batches, val_batches or None

@@ -1,0 +1,169 @@
+"""Transforms from config: torchvision (v2) transforms named as strings, e.g. "RandomCrop(32, padding=4)".
+
+A pipeline is split in two. Deterministic resizing (Resize, CenterCrop) runs once, when images
+are decoded and cached. The rest runs on whole batches on the training device when every step has
+a batched version here (RandomCrop with padding, RandomHorizontalFlip, Normalize, ToTensor/ToImage);
+otherwise the engine falls back to a DataLoader that applies the torchvision pipeline per sample.
+Specs are parsed with `ast` into a name and literal arguments: nothing is evaluated.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import UserError
+
+SUPPORTED = ("ToTensor", "ToImage", "Normalize", "Resize", "CenterCrop", "RandomCrop", "RandomHorizontalFlip",
+             "RandomVerticalFlip", "RandomResizedCrop", "ColorJitter", "RandomRotation", "Grayscale")
+DECODE = ("Resize", "CenterCrop")  # deterministic, applied once when images are decoded
+BATCHED = ("ToTensor", "ToImage", "Normalize", "RandomCrop", "RandomHorizontalFlip")
+RANDOM = ("RandomCrop", "RandomHorizontalFlip", "RandomVerticalFlip", "RandomResizedCrop", "ColorJitter",
+          "RandomRotation")
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    args: tuple
+    kwargs: tuple  # ((key, value), ...) so that Spec is hashable
+
+    def __str__(self) -> str:
+        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs]
+        return f"{self.name}({', '.join(parts)})"
+
+
+def parse(text: str) -> Spec:
+    """'RandomCrop(32, padding=4)' -> Spec('RandomCrop', (32,), (('padding', 4),))."""
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+        if isinstance(node, ast.Name):
+            node = ast.Call(func=node, args=[], keywords=[])
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
+            raise ValueError("expected Name(args)")
+        args = tuple(ast.literal_eval(a) for a in node.args)
+        kwargs = tuple((k.arg, ast.literal_eval(k.value)) for k in node.keywords)
+    except (SyntaxError, ValueError) as e:
+        raise UserError(f"cannot read transform '{text}' ({e}); write e.g. RandomCrop(32, padding=4)") from None
+    if node.func.id not in SUPPORTED:
+        raise UserError(f"unknown transform '{node.func.id}'; supported: {', '.join(SUPPORTED)}")
+    spec = Spec(node.func.id, args, kwargs)
+    build_one(spec)  # bad arguments fail here, with the transform named
+    return spec
+
+
+def build_one(spec: Spec):
+    """The torchvision v2 transform for one spec (ToTensor = ToImage + ToDtype(float32, scale))."""
+    from torchvision.transforms import v2
+
+    if spec.name == "ToTensor":
+        return v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
+    try:
+        return getattr(v2, spec.name)(*spec.args, **dict(spec.kwargs))
+    except (TypeError, ValueError) as e:
+        raise UserError(f"bad arguments for transform {spec}: {e}") from None
+
+
+def parse_all(texts: list[str]) -> list[Spec]:
+    return [parse(t) for t in texts]
+
+
+def eval_version(specs: list[Spec]) -> list[Spec]:
+    """The deterministic pipeline for evaluation: random crops become centre crops, other random steps go."""
+    out = []
+    for s in specs:
+        kw = dict(s.kwargs)
+        size = s.args[0] if s.args else kw.get("size")
+        if s.name == "RandomCrop":
+            out.append(Spec("CenterCrop", (size,), ()))
+        elif s.name == "RandomResizedCrop":
+            out += [Spec("Resize", (size,), ()), Spec("CenterCrop", (size,), ())]
+        elif s.name not in RANDOM:
+            out.append(s)
+    return out
+
+
+def decode_size(specs: list[Spec]) -> tuple[list[Spec], list[Spec]]:
+    """Split off the leading deterministic Resize/CenterCrop steps (applied at decode time)."""
+    i = 0
+    while i < len(specs) and specs[i].name in DECODE:
+        i += 1
+    return specs[:i], specs[i:]
+
+
+def batchable(specs: list[Spec]) -> bool:
+    return all(s.name in BATCHED for s in specs)
+
+
+def per_sample_pipeline(specs: list[Spec], mean: list[float], std: list[float]):
+    """A torchvision pipeline for one uint8 (C, H, W) image -> float32, normalised last."""
+    from torchvision.transforms import v2
+
+    mean, std = normalize_args(specs, mean, std)
+    steps = [build_one(s) for s in specs if s.name not in ("ToTensor", "ToImage", "Normalize")]
+    steps = [v2.ToImage(), *steps, v2.ToDtype(torch.float32, scale=True)]
+    if mean:
+        steps.append(v2.Normalize(mean, std))
+    return v2.Compose(steps)
+
+
+def normalize_args(specs: list[Spec], mean: list[float], std: list[float]) -> tuple[list[float], list[float]]:
+    """mean/std from a Normalize(...) in the pipeline, else from the config keys."""
+    for s in specs:
+        if s.name == "Normalize":
+            kw = dict(s.kwargs)
+            values = list(s.args) + [kw.get("mean"), kw.get("std")]
+            return list(values[0]), list(values[1])
+    return mean, std
+
+
+class BatchAugment:
+    """Random crop (with zero padding) and horizontal flip of whole uint8 (B, C, H, W) batches.
+
+    Randomness comes from a CPU generator seeded per batch from (seed, epoch, batch index), so a
+    resumed run draws exactly what the uninterrupted run drew.
+    """
+
+    def __init__(self, specs: list[Spec], seed: int):
+        self.crop = self.flip = None
+        for s in specs:
+            kw = dict(s.kwargs)
+            if s.name == "RandomCrop":
+                size = s.args[0] if s.args else kw["size"]
+                self.crop = ((size, size) if isinstance(size, int) else tuple(size), kw.get("padding", 0) or 0)
+            elif s.name == "RandomHorizontalFlip":
+                self.flip = s.args[0] if s.args else kw.get("p", 0.5)
+        self.seed = seed
+        self.generator = torch.Generator()
+
+    def __call__(self, x: torch.Tensor, epoch: int, batch: int) -> torch.Tensor:
+        if self.crop is None and self.flip is None:
+            return x
+        self.generator.manual_seed(hash((self.seed, epoch, batch)) & (2**63 - 1))
+        b = x.shape[0]
+        if self.crop is not None:
+            x = random_crop(x, *self.crop, self.generator)
+        if self.flip is not None:
+            mask = (torch.rand(b, generator=self.generator) < self.flip).to(x.device).view(b, 1, 1, 1)
+            x = torch.where(mask, x.flip(3), x)
+        return x
+
+
+def random_crop(x: torch.Tensor, size: tuple[int, int], padding: int, generator: torch.Generator) -> torch.Tensor:
+    """A different random (h, w) window per image, after zero-padding all sides by `padding`."""
+    b, c, height, width = x.shape
+    h, w = size
+    if padding:
+        x = F.pad(x, (padding, padding, padding, padding))
+    max_y, max_x = height + 2 * padding - h, width + 2 * padding - w
+    if max_y < 0 or max_x < 0:
+        raise UserError(f"RandomCrop{size} is larger than the {height}x{width} images (padding {padding})")
+    oy = torch.randint(0, max_y + 1, (b,), generator=generator).to(x.device)
+    ox = torch.randint(0, max_x + 1, (b,), generator=generator).to(x.device)
+    rows = (oy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # (B, 1, h, 1)
+    cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, None, :]  # (B, 1, 1, w)
+    batch = torch.arange(b, device=x.device)[:, None, None, None]
+    chans = torch.arange(c, device=x.device)[None, :, None, None]
+    return x[batch, chans, rows, cols]  # (B, C, h, w)

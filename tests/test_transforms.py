@@ -1,0 +1,49 @@
+import pytest
+import torch
+
+from trainlab.data import TensorData
+from trainlab.data.batches import Normalize, TensorBatches
+from trainlab.data.loader import LoaderBatches
+from trainlab.data.transforms import BatchAugment, eval_version, parse, per_sample_pipeline
+from trainlab.errors import UserError
+
+CPU = torch.device("cpu")
+
+
+def test_parse_and_errors():
+    s = parse("RandomCrop(32, padding=4)")
+    assert s.name == "RandomCrop" and s.args == (32,) and dict(s.kwargs) == {"padding": 4}
+    assert parse("RandomHorizontalFlip").name == "RandomHorizontalFlip"
+    with pytest.raises(UserError, match=r"unknown transform 'Blur'; supported: ToTensor, .*ColorJitter"):
+        parse("Blur(3)")
+    with pytest.raises(UserError, match=r"bad arguments for transform Resize\(\)"):
+        parse("Resize()")
+    with pytest.raises(UserError, match=r"cannot read transform"):
+        parse("RandomCrop(__import__('os'))")
+    assert [str(x) for x in eval_version([parse("RandomCrop(24, padding=2)"), parse("RandomHorizontalFlip()")])] == ["CenterCrop(24)"]
+
+
+def test_batch_random_crop_and_flip():
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.int64).view(2, 3, 8, 8).to(torch.uint8)
+    aug = BatchAugment([parse("RandomCrop(6, padding=2)"), parse("RandomHorizontalFlip(p=1.0)")], seed=0)
+    out = aug(x, epoch=0, batch=0)
+    assert out.shape == (2, 3, 6, 6)
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2)).flip(3)
+    for i in range(2):  # each output is some 6x6 window of the padded, flipped image
+        windows = padded[i].unfold(1, 6, 1).unfold(2, 6, 1)  # (C, 7, 7, 6, 6)
+        assert any(torch.equal(windows[:, r, c], out[i]) for r in range(7) for c in range(7))
+    assert torch.equal(out, aug(x, epoch=0, batch=0))
+    assert not torch.equal(out, aug(x, epoch=1, batch=0))
+
+
+def test_fast_and_fallback_paths_give_the_same_batches():
+    g = torch.Generator().manual_seed(0)
+    data = TensorData(torch.randint(0, 256, (50, 3, 8, 8), dtype=torch.uint8, generator=g), torch.arange(50) % 5)
+    mean, std = [0.4, 0.5, 0.6], [0.2, 0.3, 0.25]
+    fast = TensorBatches(data, 16, device=CPU, shuffle=True, seed=7, transform=Normalize(mean, std, 3, CPU))
+    slow = LoaderBatches(data, 16, device=CPU, shuffle=True, seed=7, pipeline=per_sample_pipeline([], mean, std),
+                         workers=0)
+    for _ in range(2):
+        for (xa, ya), (xb, yb) in zip(fast.epoch(), slow.epoch(), strict=True):
+            assert torch.equal(ya, yb)
+            assert torch.allclose(xa, xb, atol=1e-6)
