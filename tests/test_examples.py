@@ -32,6 +32,19 @@ def test_registry_lists_every_example_in_order():
     assert set(EXAMPLES) == set(NAMES)
 
 
+HEAVY_MODULES = ("torch", "numpy", "matplotlib", "torchvision", "PIL", "tensorboard")
+
+
+def test_listing_examples_imports_no_heavy_module():
+    # A fresh interpreter: this test process has long imported torch. `trainlab ls` lists the
+    # examples, so registering them must not load torch & co. (over a second of startup).
+    code = ("import sys, trainlab.examples as e; e.list_examples(); "
+            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY_MODULES!r})))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
 def test_unknown_example_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="unknown example 'nope'.*conv-demo"):
         run_example("nope", tmp_path)

@@ -1,5 +1,5 @@
 """Each recipe of this issue trains end to end on the real data."""
-from trainlab import api
+from trainlab import api, checkpoint
 
 
 def test_default_recipe_reaches_95_percent(runs):
@@ -19,3 +19,53 @@ def test_diabetes_reaches_the_notes_loss(data_dir, runs):
     r = api.train("diabetes", data_dir=str(data_dir), out_dir=str(runs), tensorboard=False)
     assert r.history[-1]["train_loss"] <= 0.48  # the notes reach about 0.46
     assert r.metrics["accuracy"] >= 0.72
+
+
+def test_cifar10_quick_one_epoch(data_dir, runs):
+    """The notes' loop reaches 31 % after one epoch of plain SGD 0.01."""
+    r = api.train("cifar10-quick", epochs=1, data_dir=str(data_dir), out_dir=str(runs), tensorboard=False)
+    assert r.metrics["accuracy"] >= 0.25
+    assert {p.name for p in (r.run_dir / "plots").iterdir()} == {"curves.png", "confusion.png", "per_class.png",
+                                                                  "predictions.png"}
+
+
+def test_cifar10_lenet_short_run(data_dir, runs):
+    api.train("cifar10-lenet", max_steps=1500, data_dir=str(data_dir), out_dir=str(runs), tensorboard=False)
+    r = api.evaluate_run(str(runs / "cifar10-lenet"))
+    assert r["step"] == 1500 and r["accuracy"] > 0.15 and len(r["per_class"]) == 10
+
+
+def test_ants_bees_folder_recipe(data_dir, runs, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRAINLAB_CACHE", str(tmp_path / "cache"))
+    r = api.train("ants-bees", epochs=4, data_dir=str(data_dir), out_dir=str(runs), tensorboard=False)
+    assert r.metrics["samples"] == 153 and r.history[-1]["train_loss"] < r.history[0]["train_loss"]
+
+
+def test_transfer_recipes_run_from_random_init(data_dir, runs, capsys):
+    api.train("ants-bees-resnet18", epochs=1, head="append", freeze=True, data_dir=str(data_dir), out_dir=str(runs),
+              tensorboard=False, plots=False)
+    api.train("cifar10-vgg16", max_steps=2, batch_size=8, data_dir=str(data_dir), out_dir=str(runs), tensorboard=False)
+    out = capsys.readouterr().out
+    assert "resnet18: backbone starts from random init" in out and "vgg16: backbone starts from random init" in out
+    state = checkpoint.load(runs / "ants-bees-resnet18" / "checkpoints" / "last.pt")
+    assert "fc.1.weight" in state["model"]  # the appended head
+
+
+def test_generic_recipes_print_what_they_inferred(data_dir, runs, capsys):
+    api.train("image-folder", data_path=str(data_dir / "hymenoptera_data"), epochs=1, out_dir=str(runs),
+              tensorboard=False, plots=False)
+    api.train("table", data_path=str(data_dir / "diabetes.csv.gz"), epochs=2, out_dir=str(runs), tensorboard=False,
+              plots=False)
+    out = capsys.readouterr().out
+    assert "245 train / 153 test samples, input (3, 64, 64), 2 classes: ants, bees" in out
+    assert "8 numeric + 0 categorical features, target 'c8' (classification, 2 classes)" in out
+
+
+def test_report_rewrites_plots(runs, capsys):
+    from trainlab.cli import main
+
+    api.train("mnist-mlp", epochs=1, out_dir=str(runs), tensorboard=False, plots=False)
+    assert main(["report", str(runs / "mnist-mlp")]) == 0
+    out = capsys.readouterr().out
+    assert "train_loss" in out and "confusion matrix" in out
+    assert (runs / "mnist-mlp" / "plots" / "predictions.png").stat().st_size > 5000

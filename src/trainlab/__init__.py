@@ -13,7 +13,7 @@ _EXPORTS = {
     "fit": "trainer", "FitResult": "trainer", "Config": "config", "make_config": "config",
     "train": "api", "resume": "api", "evaluate_run": "api", "TensorData": "data",
     "build_model": "models", "register_model": "models", "build_dataset": "data",
-    "register_dataset": "data", "UserError": "errors",
+    "register_dataset": "data", "UserError": "errors", "load": "predict", "Predictor": "predict",
 }
 
 

@@ -46,7 +46,10 @@ def model_for(cfg: Config, classes: list[str], input_shape: tuple[int, ...]) -> 
         raise UserError("this run used a custom model from the Python API; rebuild it in Python and load the "
                         "checkpoint's 'model' state_dict")
     index_targets = cfg.loss in ("cross_entropy", "nll")
-    return build_model(cfg.model, num_classes=len(classes) if index_targets else None, input_shape=input_shape)
+    defaults = Config()
+    options = {k: getattr(cfg, k) for k in ("head", "weights", "freeze") if getattr(cfg, k) != getattr(defaults, k)}
+    return build_model(cfg.model, num_classes=len(classes) if index_targets else None, input_shape=input_shape,
+                       **options)
 
 
 def train_config(cfg: Config, resume: Path | None = None) -> FitResult:
@@ -58,7 +61,8 @@ def train_config(cfg: Config, resume: Path | None = None) -> FitResult:
     if "table" in splits.info:
         print(f"table: {splits.info['table'].get('summary', '')}")
     model = model_for(cfg, splits.classes, splits.input_shape)
-    return fit(model, splits.train, splits.test, config=cfg, classes=splits.classes, info=splits.info, resume=resume)
+    info = {**splits.info, "data_shape": list(splits.input_shape)}  # what predict resizes new images to
+    return fit(model, splits.train, splits.test, config=cfg, classes=splits.classes, info=info, resume=resume)
 
 
 def train(recipe: str = "mnist-cnn", **overrides) -> FitResult:
@@ -84,13 +88,11 @@ def load_checkpoint_model(state: dict, cfg: Config, path: Path) -> torch.nn.Modu
     return model
 
 
-def evaluate_run(run: str, best: bool = False, **overrides) -> dict:
-    """Loss, accuracy, per-class accuracy and confusion matrix of a checkpoint on its test split."""
+def evaluate_checkpoint(run: str, best: bool = False, **overrides) -> tuple[dict, torch.nn.Module, object, Config]:
+    """(result, model, test batches, config) for a checkpoint evaluated on its test split."""
     path = ckpt.resolve(run, which="best" if best else "last")
     state = ckpt.load(path)
-    values = dict(state["config"])
-    values.update(overrides)
-    cfg = from_dict(values)
+    cfg = from_dict({**state["config"], **overrides})
     splits = load_data(cfg)
     model = load_checkpoint_model(state, cfg, path)
     if not cfg.transforms and "input_shape" in state and tuple(splits.input_shape) != tuple(state["input_shape"]):
@@ -104,4 +106,26 @@ def evaluate_run(run: str, best: bool = False, **overrides) -> dict:
     result = evaluate(model, batches, Criterion(cfg.loss, cfg.reduction), len(splits.classes))
     result.update(checkpoint=str(path), epoch=state["epoch"], step=state["step"], dataset=cfg.dataset,
                   classes=splits.classes)
-    return result
+    return result, model, batches, cfg
+
+
+def evaluate_run(run: str, best: bool = False, **overrides) -> dict:
+    """Loss, accuracy, per-class accuracy and confusion matrix of a checkpoint on its test split."""
+    return evaluate_checkpoint(run, best, **overrides)[0]
+
+
+@torch.no_grad()
+def report_run(run: str, best: bool = False, **overrides) -> tuple[dict, list[Path]]:
+    """Evaluate a run's checkpoint and (re)write its plots/ folder; returns (result, plot paths)."""
+    from .data.transforms import normalize_args, parse_all
+    from .report import write_plots
+
+    result, model, batches, cfg = evaluate_checkpoint(run, best, **overrides)
+    criterion = Criterion(cfg.loss, cfg.reduction)
+    sample = None
+    if criterion.is_classification:
+        x, y = next(iter(batches.epoch()))
+        sample = (x[:16].float().cpu(), y[:16].cpu(), criterion.predict(model(x[:16])).cpu())
+    mean, std = normalize_args(parse_all(cfg.transforms), cfg.mean, cfg.std)
+    run_dir = Path(result["checkpoint"]).parent.parent
+    return result, write_plots(run_dir, result, result["classes"], sample, mean, std)

@@ -1,4 +1,4 @@
-"""The `trainlab` command line: ls, train, eval, summary, data stats, example.
+"""The `trainlab` command line: ls, train, eval, report, predict, summary, data stats, example.
 
 Imports are lazy so that `trainlab --help` answers without loading torch. User errors print one
 line `trainlab: error: ...` and exit non-zero; Ctrl-C during training saves a checkpoint and
@@ -16,6 +16,8 @@ EPILOG = """examples:
   trainlab train my_recipe.yaml device=cpu
   trainlab train --resume runs/mnist-cnn
   trainlab eval runs/mnist-cnn --json
+  trainlab report runs/mnist-cnn                 plots/ and the per-epoch table
+  trainlab predict runs/mnist-cnn digit.png photos/ --top-k 2
   trainlab summary cifar10-quick
   trainlab data stats cifar10
   trainlab train image-folder data_path=DIR      your own images: DIR/<label>/*.jpg
@@ -33,6 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate a run or checkpoint on its test data")
     p.add_argument("run", metavar="RUN_OR_CHECKPOINT")
     p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("--best", action="store_true", help="use best.pt instead of last.pt")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = sub.add_parser("report", help="evaluate a run, (re)write its plots and print its per-epoch metrics")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("--best", action="store_true", help="use best.pt instead of last.pt")
+    p = sub.add_parser("predict", help="predict image files, folders of images or CSV rows with a trained run")
+    p.add_argument("run", metavar="RUN_OR_CHECKPOINT")
+    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("--top-k", type=int, default=3, help="classes to show per input (default 3)")
     p.add_argument("--best", action="store_true", help="use best.pt instead of last.pt")
     p.add_argument("--json", action="store_true", help="print JSON")
     p = sub.add_parser("summary", help="layer output shapes and parameter counts of a model or recipe")
@@ -102,6 +113,29 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from . import api
+    from .report import format_eval, format_history, history_from_csv
+
+    result, paths = api.report_run(args.run, best=args.best)
+    run_dir = paths[0].parent.parent if paths else args.run
+    print(format_history(history_from_csv(run_dir)))
+    print(format_eval(result))
+    print("plots:\n" + "\n".join(f"  {p}" for p in paths))
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .predict import format_predictions, load
+
+    results = load(args.run, best=args.best).predict(args.inputs, top_k=args.top_k)
+    print(json.dumps([r.as_dict() for r in results], indent=2) if args.json else format_predictions(results))
+    failed = [r for r in results if r.error]
+    for r in failed:
+        print(f"trainlab: error: {r.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def cmd_summary(args) -> int:
     from .config import load_recipe, recipe_names
     from .models import MODELS, build_model, get_model_entry
@@ -150,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 0
-    handler = {"ls": cmd_ls, "train": cmd_train, "eval": cmd_eval, "summary": cmd_summary, "data": cmd_data,
+    handler = {"ls": cmd_ls, "train": cmd_train, "eval": cmd_eval, "summary": cmd_summary, "data": cmd_data, "predict": cmd_predict,
+               "report": cmd_report,
                "example": cmd_example}[args.command]
     from .errors import Interrupted, UserError
 

@@ -23,6 +23,9 @@ class Config:
     recipe: str = "mnist-cnn"
     name: str = ""  # run folder name under out_dir; default: the recipe name (made unique)
     model: str = "mnist-cnn"
+    head: str = "replace"  # torchvision backbones: replace the last Linear, or append one (notes 000)
+    weights: str = ""  # torchvision backbones: a local state_dict file (nothing can be downloaded here)
+    freeze: bool = False  # torchvision backbones: train the new head only
     dataset: str = "mnist-sample"
     data_dir: str = ""  # default: $TRAINLAB_DATA, else ~/.cache/trainlab-data
     data_path: str = ""  # a user's own folder of images or CSV file
@@ -64,18 +67,21 @@ class Config:
     out_dir: str = "runs"
     max_steps: int = 0  # stop after this many optimizer steps (0: no limit); not kept on resume
     log_every: int = 50  # optimizer steps between host syncs (progress bar, TensorBoard)
+    save_every: int = 1  # epochs between last.pt writes and printed epoch lines (the last epoch always)
     tensorboard: bool = True
+    plots: bool = True  # plots/*.png at the end of the run
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "loss": ("auto", "cross_entropy", "nll", "bce", "bce_logits", "mse", "l1"),
     "task": ("auto", "classification", "regression"),
+    "head": ("replace", "append"),
     "reduction": ("mean", "sum"),
     "optimizer": ("sgd", "adam", "adamw"),
     "scheduler": ("none", "step", "multistep", "cosine", "onecycle"),
     "device": ("auto", "cpu", "cuda"),
 }
-POSITIVE = ("epochs", "batch_size", "eval_batch_size", "grad_accum", "log_every", "step_size")
+POSITIVE = ("epochs", "batch_size", "eval_batch_size", "grad_accum", "log_every", "step_size", "save_every")
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 TYPES = typing.get_type_hints(Config)
 

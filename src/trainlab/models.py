@@ -1,20 +1,20 @@
 """Every model of the study notes, in a registry.
 
 Builders are plain functions registered with `@register_model(name, input_shape=...)`; they take
-plain arguments (`num_classes`, ...) and return an `nn.Module`. `input_shape` is one sample's shape
+plain arguments (`num_classes`, ...) and return an `nn.Module`. They import torch themselves, so
+that listing the registry (`trainlab ls`) does not load it. `input_shape` is one sample's shape
 (C, H, W) or (F,), used by `summary` and to check data against the model.
 """
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Callable
-
-import torch
-import torch.nn.functional as F
-from torch import nn
+from typing import TYPE_CHECKING, Callable
 
 from .errors import UserError
+
+if TYPE_CHECKING:  # torch is imported by the builders, so that listing models stays fast
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -43,61 +43,44 @@ def get_model_entry(name: str) -> ModelEntry:
     return MODELS[name]
 
 
-def build_model(name: str, num_classes: int | None = None, input_shape: tuple[int, ...] | None = None) -> nn.Module:
-    """Build a registered model; input_shape reaches builders that take it (data-sized models)."""
+def build_model(name: str, num_classes: int | None = None, input_shape: tuple[int, ...] | None = None,
+                **options) -> nn.Module:
+    """Build a registered model. input_shape reaches builders that take it (data-sized models);
+    options (head=, weights=, freeze=) must be taken by the builder unless left at a false value."""
     entry = get_model_entry(name)
+    params = inspect.signature(entry.build).parameters
     kwargs = {} if num_classes is None else {"num_classes": num_classes}
-    if input_shape and "input_shape" in inspect.signature(entry.build).parameters:
+    if input_shape and "input_shape" in params:
         kwargs["input_shape"] = tuple(input_shape)
+    for key, value in options.items():
+        if key in params:
+            kwargs[key] = value
+        elif value:
+            raise UserError(f"model '{name}' does not take '{key}' (only vgg16 and resnet18 take head, weights, freeze)")
     return entry.build(**kwargs)
-
-
-class MnistCNN(nn.Module):
-    """The notes' MNIST CNN (003): two 5x5 convs with max-pool and ReLU, then Linear(320, 10)."""
-
-    def __init__(self, num_classes: int = 10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 10, kernel_size=5)
-        self.conv2 = nn.Conv2d(10, 20, kernel_size=5)
-        self.pooling = nn.MaxPool2d(2)
-        self.fc = nn.Linear(320, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, 28, 28) -> (B, classes)
-        x = F.relu(self.pooling(self.conv1(x)))  # (B, 10, 12, 12)
-        x = F.relu(self.pooling(self.conv2(x)))  # (B, 20, 4, 4)
-        return self.fc(x.flatten(1))
-
-
-class MnistMLP(nn.Module):
-    """The notes' MNIST fully connected net (003): 784-512-256-128-64-10 with ReLU."""
-
-    def __init__(self, num_classes: int = 10):
-        super().__init__()
-        self.l1, self.l2, self.l3 = nn.Linear(784, 512), nn.Linear(512, 256), nn.Linear(256, 128)
-        self.l4, self.l5 = nn.Linear(128, 64), nn.Linear(64, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 1, 28, 28) or (B, 784)
-        x = x.reshape(-1, 784)
-        for layer in (self.l1, self.l2, self.l3, self.l4):
-            x = F.relu(layer(x))
-        return self.l5(x)
 
 
 @register_model("mnist-cnn", input_shape=(1, 28, 28))
 def mnist_cnn(num_classes: int = 10) -> nn.Module:
     """Notes 003 MNIST CNN: Conv(1,10,5)-Pool-ReLU-Conv(10,20,5)-Pool-ReLU-Linear(320,10)."""
+    from .nets import MnistCNN
+
     return MnistCNN(num_classes)
 
 
 @register_model("mnist-mlp", input_shape=(1, 28, 28))
 def mnist_mlp(num_classes: int = 10) -> nn.Module:
     """Notes 003 MNIST MLP: 784-512-256-128-64-10, ReLU."""
+    from .nets import MnistMLP
+
     return MnistMLP(num_classes)
 
 
 @register_model("diabetes-net", input_shape=(8,))
 def diabetes_net(num_classes: int = 1) -> nn.Module:
     """Notes 003 diabetes net: 8-6-4-1 with ReLU, ReLU, Sigmoid (a probability for BCELoss)."""
+    from torch import nn
+
     return nn.Sequential(
         nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 4), nn.ReLU(),
         nn.Linear(4, num_classes), nn.Sigmoid(),
@@ -107,6 +90,8 @@ def diabetes_net(num_classes: int = 1) -> nn.Module:
 @register_model("cifar10-quick", input_shape=(3, 32, 32))
 def cifar10_quick(num_classes: int = 10) -> nn.Module:
     """Notes 000/002/004 CIFAR10-quick ('Tudui'): three 5x5 convs with pooling, then 1024-64-10."""
+    from torch import nn
+
     return nn.Sequential(
         nn.Conv2d(3, 32, 5, padding=2), nn.MaxPool2d(2),
         nn.Conv2d(32, 32, 5, padding=2), nn.MaxPool2d(2),
@@ -118,6 +103,8 @@ def cifar10_quick(num_classes: int = 10) -> nn.Module:
 @register_model("cifar10-lenet", input_shape=(3, 32, 32))
 def cifar10_lenet(num_classes: int = 10) -> nn.Module:
     """Notes 001 LeNet for CIFAR-10: Conv(3,6,5)-ReLU-Pool-Conv(6,16,5)-ReLU-Pool-400-120-84-10."""
+    from torch import nn
+
     return nn.Sequential(
         nn.Conv2d(3, 6, 5), nn.ReLU(), nn.MaxPool2d(2, 2),
         nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2, 2),
@@ -129,24 +116,32 @@ def cifar10_lenet(num_classes: int = 10) -> nn.Module:
 @register_model("linear-regression", input_shape=(1,))
 def linear_regression(num_classes: int = 1) -> nn.Module:
     """Notes 003 linear regression: Linear(1, 1)."""
+    from torch import nn
+
     return nn.Linear(1, num_classes)
 
 
 @register_model("logistic-regression", input_shape=(1,))
 def logistic_regression(num_classes: int = 1) -> nn.Module:
     """Notes 003 logistic regression: Linear(1, 1) + sigmoid."""
+    from torch import nn
+
     return nn.Sequential(nn.Linear(1, num_classes), nn.Sigmoid())
 
 
 @register_model("two-layer-net", input_shape=(1000,))
 def two_layer_net(num_classes: int = 10, hidden: int = 100) -> nn.Module:
     """Notes 001 two-layer net: Linear(1000, 100)-ReLU-Linear(100, 10)."""
+    from torch import nn
+
     return nn.Sequential(nn.Linear(1000, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
 
 
 @register_model("folder-cnn", input_shape=(3, 64, 64))
 def folder_cnn(num_classes: int = 2, input_shape: tuple[int, ...] = (3, 64, 64)) -> nn.Module:
     """Default model for image folders: three conv-BN-ReLU-pool blocks, global average pool, Linear."""
+    from torch import nn
+
     def block(cin: int, cout: int) -> list[nn.Module]:
         return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(), nn.MaxPool2d(2)]
 
@@ -157,5 +152,10 @@ def folder_cnn(num_classes: int = 2, input_shape: tuple[int, ...] = (3, 64, 64))
 @register_model("table-mlp", input_shape=(8,))
 def table_mlp(num_classes: int = 1, input_shape: tuple[int, ...] = (8,), hidden: int = 64) -> nn.Module:
     """Default model for CSV tables: features-64-64-outputs with ReLU (outputs: classes, or 1 for regression)."""
+    from torch import nn
+
     return nn.Sequential(nn.Linear(input_shape[0], hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
                          nn.Linear(hidden, num_classes))
+
+
+from . import transfer  # noqa: E402,F401  (registers vgg16 and resnet18 with a swapped head)

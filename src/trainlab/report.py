@@ -1,5 +1,7 @@
-"""Text reports: evaluation results as a readable table."""
+"""Run reports: evaluation results as a readable table, and the run's plots."""
 from __future__ import annotations
+
+from pathlib import Path
 
 
 def format_eval(r: dict) -> str:
@@ -19,3 +21,42 @@ def format_eval(r: dict) -> str:
     for c, row in zip(classes, r["confusion"]):
         lines.append(f"  {c:<{width}}" + "".join(f"{v:>{cells}}" for v in row))
     return "\n".join(lines)
+
+
+def format_history(history: list[dict]) -> str:
+    lines = [f"{'epoch':>5} {'step':>7} {'train_loss':>10} {'val_loss':>9} {'val_acc':>8} {'lr':>9} {'seconds':>8}"]
+    for h in history:
+        acc = f"{100 * h['val_acc']:.2f}%" if h.get("val_acc") is not None else "-"
+        val = f"{h['val_loss']:.4f}" if h.get("val_loss") is not None else "-"
+        lines.append(f"{h['epoch']:>5} {h['step']:>7} {h['train_loss']:>10.4f} {val:>9} {acc:>8} {h['lr']:>9.3g} "
+                     f"{h['seconds']:>8.2f}")
+    return "\n".join(lines)
+
+
+def history_from_csv(run_dir: Path) -> list[dict]:
+    """metrics.csv rows with numbers parsed ('' -> None), including epochs from before a resume."""
+    from .runs import read_metrics
+
+    def number(v: str):
+        return None if v in ("", None) else float(v)
+
+    return [{k: (int(v) if k in ("epoch", "step") else number(v)) for k, v in row.items()} for row in read_metrics(run_dir)]
+
+
+def write_plots(run_dir: Path, evaluation: dict, classes: list[str], sample: tuple | None,
+                mean: list[float], std: list[float]) -> list[Path]:
+    """plots/curves.png always; confusion.png and per_class.png for classification; predictions.png
+    for images. `sample` is (images, true, predicted) from the test split, or None."""
+    from .plots import plot_confusion, plot_curves, plot_per_class, plot_predictions
+
+    out, title = Path(run_dir) / "plots", Path(run_dir).name
+    history = history_from_csv(run_dir)
+    paths = [plot_curves(history, out / "curves.png", title)] if history else []
+    if "confusion" in evaluation:
+        paths.append(plot_confusion(evaluation["confusion"], classes, out / "confusion.png", title))
+        paths.append(plot_per_class(evaluation["per_class"], classes, out / "per_class.png", title))
+    if sample is not None and sample[0].dim() == 4:
+        images, true, pred = sample
+        paths.append(plot_predictions(images, true.tolist(), pred.tolist(), classes, out / "predictions.png",
+                                      mean=mean or None, std=std or None))
+    return paths

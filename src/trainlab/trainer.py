@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .config import Config, replace, to_dict
+from .data import TensorData
 from .data.plan import plan_batches
 from .engine import (FitResult, Progress, StopFlag, as_tensor_data, dataset_classes, dataset_labels, evaluate,
                      pick_device, seed_everything)
@@ -51,6 +52,7 @@ class Trainer:
             eval_batch_size=cfg.eval_batch_size, seed=cfg.seed, drop_last=cfg.drop_last,
             channels_last=cfg.channels_last, workers=cfg.workers, model=self.model, device=self.device)
         self.example = self.train_batches.example(8)
+        self.data_shape = list(train.x.shape[1:]) if isinstance(train, TensorData) else list(self.example.shape[1:])
         check_model_accepts(self.model, self.example, self.criterion, classes)
         self.optimizer = build_optimizer(self.model.parameters(), cfg.optimizer, cfg.lr, cfg.momentum,
                                          cfg.nesterov, cfg.weight_decay, cfg.betas)
@@ -137,10 +139,11 @@ class Trainer:
         improved = p.best is None or score > p.best
         p.best = score if improved else p.best
         p.loss_sum, p.samples, p.seconds = 0.0, 0, 0.0
-        self.save("last")
+        if p.epoch % cfg.save_every == 0 or p.epoch == cfg.epochs:
+            self.save("last")
+            print(epoch_line(row, cfg.epochs, len(self.train_batches.source)), flush=True)
         if improved:
             self.save("best")
-        print(epoch_line(row, cfg.epochs, len(self.train_batches.source)), flush=True)
         return row
 
     def state(self) -> dict:
@@ -151,7 +154,8 @@ class Trainer:
                 "scaler": None, "rng": ckpt.rng_state(), "loader": self.train_batches.state_dict(),
                 "progress": asdict(self.progress), "epoch": self.progress.epoch, "step": self.progress.step,
                 "config": to_dict(self.cfg), "classes": self.classes, "info": self.info,
-                "input_shape": list(self.example.shape[1:]), "metrics": self.last_eval}
+                "input_shape": list(self.example.shape[1:]), "metrics": self.last_eval,
+                "data_shape": self.info.get("data_shape") or self.data_shape}
 
     def save(self, which: str) -> Path:
         path = self.run.checkpoints / f"{which}.pt"
@@ -170,6 +174,22 @@ class Trainer:
         self.progress = Progress(**state["progress"])
         ckpt.set_rng_state(state["rng"])  # last: nothing after this may draw random numbers
 
+    @torch.no_grad()
+    def plots(self) -> None:
+        """plots/: curves, confusion matrix, per-class accuracy, and a grid of test predictions."""
+        from .data.transforms import normalize_args, parse_all
+        from .report import write_plots
+
+        sample = None
+        if self.val_batches is not None and self.criterion.is_classification:
+            self.model.eval()
+            x, y = next(iter(self.val_batches.epoch()))
+            x, y = x[:16], y[:16]
+            sample = (x.float().cpu(), y.cpu(), self.criterion.predict(self.model(x)).cpu())
+            self.val_batches.position = 0  # the pass above was only peeked at
+        mean, std = normalize_args(parse_all(self.cfg.transforms), self.cfg.mean, self.cfg.std)
+        write_plots(self.run.path, self.last_eval, self.classes, sample, mean, std)
+
     def run_all(self) -> FitResult:
         cfg, p = self.cfg, self.progress
         try:
@@ -186,6 +206,8 @@ class Trainer:
                     break
         finally:
             self.run.close()
+        if cfg.plots and self.run.enabled and p.epoch:
+            self.plots()
         print(f"run saved in {self.run.path}")
         return FitResult(self.model, self.run.path, self.history, self.last_eval)
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
-
-import torch
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import UserError
+
+if TYPE_CHECKING:  # torch is imported where tensors are made, so that listing datasets stays fast
+    import torch
 
 
 @dataclass
@@ -80,6 +81,8 @@ def dataset_names() -> list[str]:
 
 def stratified_split(y: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Seeded split of indices into (train, held-out) keeping each class's share."""
+    import torch
+
     if not 0.0 < fraction < 1.0:
         raise UserError(f"val_fraction must be between 0 and 1, got {fraction}")
     g = torch.Generator().manual_seed(seed)

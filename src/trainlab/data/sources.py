@@ -9,27 +9,29 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-import torch
-
 from ..errors import UserError
 from . import Splits, TensorData, register_dataset, stratified_split
-from .cache import cached
-from .idx import find, read_pair
 
 DIGITS = [str(i) for i in range(10)]
 FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 IDX_STEMS = [f"{p}-{k}-ubyte" for p in ("train", "t10k") for k in ("images-idx3", "labels-idx1")]
+# Builders import torch and the readers themselves, so that listing datasets does not load them.
 
 
 @register_dataset("mnist-sample")
 def mnist_sample(**_) -> Splits:
     """Bundled MNIST: 5,000 training images (500 per class) and the official 10,000 test images."""
+    from .idx import read_pair
+
     folder = Path(str(resources.files("trainlab") / "assets" / "mnist-sample"))
     train, test = read_pair(folder, "train5k"), read_pair(folder, "t10k")
     return Splits(TensorData(*train), TensorData(*test), DIGITS, f"bundled {folder}")
 
 
 def idx_dataset(name: str, folder: Path, classes: list[str], mirror: str, download: bool, cache: bool) -> Splits:
+    from .cache import cached
+    from .idx import find, read_pair
+
     if not all(find(folder, stem).exists() for stem in IDX_STEMS):
         from .download import ensure
 
@@ -58,6 +60,7 @@ def fashion_mnist(root: Path, mirror: str = "", download: bool = True, cache: bo
 @register_dataset("cifar10")
 def cifar10(root: Path, mirror: str = "", download: bool = True, cache: bool = True, **_) -> Splits:
     """CIFAR-10 in the official python layout <data_dir>/cifar-10-batches-py/ (downloaded if missing)."""
+    from .cache import cached
     from .cifar import TRAIN_BATCHES, class_names, load_batches
 
     folder = root / "cifar-10-batches-py"
@@ -79,6 +82,9 @@ def cifar10(root: Path, mirror: str = "", download: bool = True, cache: bool = T
 def folder_splits(root: Path, *, image_size: int, val_fraction: float, seed: int, cache: bool,
                   max_resident_mb: int) -> Splits:
     """An image folder (split folders or one folder split by val_fraction), decoded and cached."""
+    import torch
+
+    from .cache import cached
     from .folder import FolderFiles, decode_all, layout, scan
 
     parts = layout(root)
@@ -154,3 +160,21 @@ def diabetes(root: Path, val_fraction: float = 0.2, seed: int = 0, **_) -> Split
     from .table import table_splits
 
     return table_splits(root / "diabetes.csv.gz", target="", val_fraction=val_fraction, seed=seed, task="classification")
+
+
+@register_dataset("linear-xy")
+def linear_xy(**_) -> Splits:
+    """Notes 003 linear regression data: x = [1, 2, 3], y = [2, 4, 6]; the test point is x = 4 (y = 8)."""
+    import torch
+
+    train = TensorData(torch.tensor([[1.0], [2.0], [3.0]]), torch.tensor([2.0, 4.0, 6.0]))
+    return Splits(train, TensorData(torch.tensor([[4.0]]), torch.tensor([8.0])), [], "notes 003")
+
+
+@register_dataset("hours-pass")
+def hours_pass(**_) -> Splits:
+    """Notes 003 logistic regression data: hours studied [1, 2, 3] -> pass [0, 0, 1]; evaluated on the same points."""
+    import torch
+
+    x, y = torch.tensor([[1.0], [2.0], [3.0]]), torch.tensor([0, 0, 1])
+    return Splits(TensorData(x, y), TensorData(x.clone(), y.clone()), ["fail", "pass"], "notes 003")

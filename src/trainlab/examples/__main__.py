@@ -1,14 +1,13 @@
 """`python -m trainlab.examples [NAME] [--out DIR]`: run one demonstration of the notes, or list them.
 
 User errors (an unknown name) print one line `trainlab: error: ...` and exit 2, without a traceback.
+Listing the examples does not import torch: only running one does.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-
-import torch
 
 from ..errors import UserError
 
@@ -24,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def describe(value) -> str:
     """A short text for one result: small tensors in full, large ones by shape, lists shortened."""
-    if isinstance(value, torch.Tensor):
+    torch = sys.modules.get("torch")  # a result can hold a tensor only once an example loaded torch
+    if torch is not None and isinstance(value, torch.Tensor):
         return str(value.tolist()) if value.numel() <= 25 else f"tensor of shape {tuple(value.shape)}"
     if isinstance(value, float):
         return repr(value)

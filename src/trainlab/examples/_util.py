@@ -1,17 +1,24 @@
-"""Helpers shared by the examples: reproducible randomness and matplotlib figures saved as PNG."""
+"""Helpers shared by the examples: reproducible randomness and matplotlib figures saved as PNG.
+
+torch, numpy and matplotlib are imported inside the helpers, never at module level: the example
+modules import this one when they register, and listing the examples must stay free of them.
+"""
 from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:
     """Seed torch's CPU generator for the block and restore it afterwards, so that running an
     example from a script or a test does not change the caller's random stream."""
+    import torch
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
@@ -19,7 +26,7 @@ def seeded(seed: int) -> Iterator[None]:
 
 def pyplot():
     """matplotlib.pyplot on the Agg backend: examples only write PNG files, and Agg works on
-    machines without a display (CI, SSH). Imported lazily so listing examples stays fast."""
+    machines without a display (CI, SSH)."""
     import matplotlib
 
     matplotlib.use("Agg")

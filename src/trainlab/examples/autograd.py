@@ -3,6 +3,9 @@ accumulation, and a dynamic net that reuses one layer a random number of times.
 
 All of them fit random x (64x1000) to random y (64x10) with a 1000-100-10 ReLU net and a summed
 squared error, exactly as the notes do; the data and weights are seeded so the runs repeat.
+
+torch, numpy and the models registry are imported inside the functions (MyReLU and DynamicNet live
+in `_nets`), so that registering (listing) the examples does not load them.
 """
 from __future__ import annotations
 
@@ -10,38 +13,24 @@ import copy
 import random
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
-from torch import nn
-
-from ..models import build_model
 from . import register_example
 from ._util import seeded
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from torch import nn
 
 N, D_IN, H, D_OUT = 64, 1000, 100, 10
 STEPS = 500
 
 
-class MyReLU(torch.autograd.Function):
-    """The notes' ReLU as an autograd Function: forward clamps, backward zeroes the gradient where
-    the input was negative (the input is saved for exactly that)."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        return x.clamp(min=0)
-
-    @staticmethod
-    def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
-        (x,) = ctx.saved_tensors
-        grad_x = grad_output.clone()
-        grad_x[x < 0] = 0
-        return grad_x
-
-
 def random_problem(seed: int = 0) -> tuple[np.ndarray, ...]:
     """x (N, D_IN), y (N, D_OUT) and the raw weights w1, w2, float64, as the numpy warm-up draws them."""
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     return (rng.standard_normal((N, D_IN)), rng.standard_normal((N, D_OUT)),
             rng.standard_normal((D_IN, H)), rng.standard_normal((H, D_OUT)))
@@ -49,6 +38,8 @@ def random_problem(seed: int = 0) -> tuple[np.ndarray, ...]:
 
 def numpy_gradients(x, y, w1, w2) -> tuple[float, np.ndarray, np.ndarray]:
     """Forward and hand-written backward pass of the numpy warm-up: loss, dloss/dw1, dloss/dw2."""
+    import numpy as np
+
     h = x.dot(w1)
     h_relu = np.maximum(h, 0)
     y_pred = h_relu.dot(w2)
@@ -72,6 +63,8 @@ def train_numpy(x, y, w1, w2, lr: float = 1e-6) -> list[float]:
 
 def train_raw_tensors(x, y, w1, w2, relu, lr: float = 1e-6) -> list[float]:
     """Notes 001 'Autograd' and 'Define my autograd function': raw tensors, manual update."""
+    import torch
+
     w1, w2 = w1.clone().requires_grad_(True), w2.clone().requires_grad_(True)
     losses = []
     for _ in range(STEPS):
@@ -87,6 +80,9 @@ def train_raw_tensors(x, y, w1, w2, relu, lr: float = 1e-6) -> list[float]:
 
 def train_sequential(model: nn.Module, x, y, lr: float = 1e-4) -> list[float]:
     """Notes 001 'nn': MSELoss(sum) and a manual update over model.parameters()."""
+    import torch
+    from torch import nn
+
     loss_fn, losses = nn.MSELoss(reduction="sum"), []
     for _ in range(STEPS):
         loss = loss_fn(model(x), y)
@@ -100,6 +96,8 @@ def train_sequential(model: nn.Module, x, y, lr: float = 1e-4) -> list[float]:
 
 
 def train_with_optimizer(model: nn.Module, optimizer, x, y) -> list[float]:
+    from torch import nn
+
     loss_fn, losses = nn.MSELoss(reduction="sum"), []
     for _ in range(STEPS):
         loss = loss_fn(model(x), y)
@@ -113,6 +111,9 @@ def train_with_optimizer(model: nn.Module, optimizer, x, y) -> list[float]:
 def hand_vs_autograd(x, y, w1, w2) -> float:
     """Largest relative difference between the numpy hand-written gradients and autograd's, on
     the same float64 weights (float64 so that only a real mistake could show up)."""
+    import numpy as np
+    import torch
+
     _, grad_w1, grad_w2 = numpy_gradients(x, y, w1, w2)
     t_w1 = torch.tensor(w1, requires_grad=True)
     t_w2 = torch.tensor(w2, requires_grad=True)
@@ -124,6 +125,11 @@ def hand_vs_autograd(x, y, w1, w2) -> float:
 
 @register_example("two-layer-net", "001: numpy backprop, autograd, MyReLU, nn.Sequential, Adam")
 def two_layer_net(out_dir: Path) -> dict:
+    import torch
+
+    from ..models import build_model
+    from ._nets import MyReLU
+
     x, y, w1, w2 = random_problem(seed=0)
     tx, ty, tw1, tw2 = (torch.from_numpy(a).float() for a in (x, y, w1, w2))
     losses = {
@@ -148,6 +154,10 @@ def two_layer_net(out_dir: Path) -> dict:
 
 @register_example("custom-relu", "001: MyReLU (autograd Function) passes torch.autograd.gradcheck")
 def custom_relu(out_dir: Path) -> dict:
+    import torch
+
+    from ._nets import MyReLU
+
     g = torch.Generator().manual_seed(0)
     x = torch.randn(8, 5, dtype=torch.float64, generator=g)
     # ReLU has no derivative at 0: keep every input at least 0.1 away so that gradcheck's finite
@@ -161,6 +171,11 @@ def custom_relu(out_dir: Path) -> dict:
 def accumulated_vs_big_batch(dtype: torch.dtype, updates: int = 3, steps: int = 8) -> float:
     """Max |param difference| after `updates` Adam updates made (a) from `steps` micro-batches of
     64 with loss/steps accumulated, and (b) from one batch of 64*steps with its loss/steps."""
+    import torch
+    from torch import nn
+
+    from ..models import build_model
+
     g = torch.Generator().manual_seed(1)
     x = torch.randn(steps * N, D_IN, generator=g, dtype=dtype)
     y = torch.randn(steps * N, D_OUT, generator=g, dtype=dtype)
@@ -182,6 +197,11 @@ def accumulated_vs_big_batch(dtype: torch.dtype, updates: int = 3, steps: int = 
 
 def train_accumulating(steps: int = 8) -> list[float]:
     """The notes' loop: Adam lr 0.01, loss/steps, optimizer.step() every `steps` batches."""
+    import torch
+    from torch import nn
+
+    from ..models import build_model
+
     g = torch.Generator().manual_seed(2)
     batches = [(torch.randn(N, D_IN, generator=g), torch.randn(N, D_OUT, generator=g)) for _ in range(steps)]
     with seeded(2):
@@ -201,6 +221,8 @@ def train_accumulating(steps: int = 8) -> list[float]:
 
 @register_example("grad-accumulation", "001: 8 accumulated batches == one 8x larger batch (Adam)")
 def grad_accumulation(out_dir: Path) -> dict:
+    import torch
+
     # float64 for the equality check: in float32 the two sums round differently (~1e-7), and
     # Adam's first step divides the gradient by its own size, which can magnify that rounding.
     diff = accumulated_vs_big_batch(torch.float64)
@@ -213,33 +235,17 @@ def grad_accumulation(out_dir: Path) -> dict:
             "first_loss": losses[0], "last_loss": losses[-1]}
 
 
-class DynamicNet(nn.Module):
-    """Notes 001: the middle Linear is applied 0-3 times at random in each forward pass; the graph
-    is rebuilt every call, so ordinary Python control flow decides the depth."""
-
-    def __init__(self, d_in: int, hidden: int, d_out: int, rng: random.Random):
-        super().__init__()
-        self.input_linear = nn.Linear(d_in, hidden)
-        self.middle_linear = nn.Linear(hidden, hidden)
-        self.output_linear = nn.Linear(hidden, d_out)
-        self.rng = rng  # a private generator: the depths repeat without touching global `random`
-        self.depths: list[int] = []
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h_relu = self.input_linear(x).clamp(min=0)
-        depth = self.rng.randint(0, 3)
-        self.depths.append(depth)
-        for _ in range(depth):
-            h_relu = self.middle_linear(h_relu).clamp(min=0)  # the same weights every time
-        return self.output_linear(h_relu)
-
-
 def count_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
 @register_example("dynamic-net", "001: middle layer reused 0-3 times; SGD momentum; weight sharing")
 def dynamic_net(out_dir: Path) -> dict:
+    import torch
+    from torch import nn
+
+    from ._nets import DynamicNet
+
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(N, D_IN, generator=g), torch.randn(N, D_OUT, generator=g)
     with seeded(0):

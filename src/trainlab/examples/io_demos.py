@@ -1,24 +1,30 @@
 """Notes 000/003/004 on the edges of training: torchvision transforms on a real image, the two
-ways of saving a model, and writing TensorBoard logs (scalars, images, an image batch, a graph)."""
+ways of saving a model, and writing TensorBoard logs (scalars, images, an image batch, a graph).
+
+torch, torchvision, numpy, PIL, TensorBoard and the models/data registries are imported inside the
+functions, so that registering (listing) the examples does not load them.
+"""
 from __future__ import annotations
 
 import pickle
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
-from PIL import Image
-
-from ..data import default_data_dir
-from ..models import build_model
 from . import register_example
 from ._util import seeded
+
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
 
 
 def synthetic_image(width: int = 800, height: int = 600) -> Image.Image:
     """A deterministic RGB picture (colour ramps and rings) for machines without the ants images;
     landscape, so that Resize(512) visibly keeps the aspect ratio."""
+    import numpy as np
+    from PIL import Image
+
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     rings = 0.5 + 0.5 * np.sin(np.hypot(xx - width / 2, yy - height / 2) / 12.0)
     rgb = np.stack([xx / (width - 1), yy / (height - 1), rings], axis=-1)
@@ -27,6 +33,10 @@ def synthetic_image(width: int = 800, height: int = 600) -> Image.Image:
 
 def demo_image() -> tuple[Image.Image, str]:
     """The first ants image of hymenoptera_data (as in the notes), else the synthetic picture."""
+    from PIL import Image
+
+    from ..data import default_data_dir
+
     ants = default_data_dir() / "hymenoptera_data" / "train" / "ants"
     files = sorted(ants.glob("*.jpg")) if ants.is_dir() else []
     if files:
@@ -37,6 +47,8 @@ def demo_image() -> tuple[Image.Image, str]:
 
 def tensor_conversions(img: Image.Image) -> dict:
     """ToTensor (HWC uint8 -> CHW float in [0, 1]), back with ToPILImage, and Normalize."""
+    import numpy as np
+    import torch
     from torchvision import transforms
 
     img_tensor = transforms.ToTensor()(img)
@@ -85,6 +97,10 @@ def transforms_demo(out_dir: Path) -> dict:
 
 @register_example("save-load", "000/004: torch.save(model) vs torch.save(state_dict) (recommended)")
 def save_load(out_dir: Path) -> dict:
+    import torch
+
+    from ..models import build_model
+
     with seeded(0):
         model = build_model("cifar10-quick").eval()
         fresh = build_model("cifar10-quick").eval()  # other random weights until loaded
@@ -118,6 +134,7 @@ def save_load(out_dir: Path) -> dict:
 
 def image_batch(img: Image.Image, size: int = 64, count: int = 8) -> torch.Tensor:
     """(count, 3, size, size): random crops of the picture, standing in for a DataLoader batch."""
+    import torch
     from torchvision import transforms
 
     crop = transforms.Compose([transforms.Resize(size * 2), transforms.RandomCrop(size), transforms.ToTensor()])
@@ -127,8 +144,12 @@ def image_batch(img: Image.Image, size: int = 64, count: int = 8) -> torch.Tenso
 
 @register_example("tensorboard-demo", "000-004: add_scalar, add_image (CHW, HWC), add_images, add_graph")
 def tensorboard_demo(out_dir: Path) -> dict:
+    import numpy as np
+    import torch
     from torch.utils.tensorboard import SummaryWriter
     from torchvision import transforms
+
+    from ..models import build_model
 
     log_dir = out_dir / "tb"
     before = set(log_dir.glob("events.out.tfevents.*"))

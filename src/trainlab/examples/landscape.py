@@ -2,12 +2,12 @@
 the 3D surface over w and b), and gradient descent against stochastic gradient descent.
 
 Plain Python floats throughout, as in the notes, so the printed numbers match theirs digit for digit.
+numpy and matplotlib are imported inside the functions, so that registering (listing) the examples
+does not load them.
 """
 from __future__ import annotations
 
 from pathlib import Path
-
-import numpy as np
 
 from . import register_example
 from ._util import pyplot, save_figure
@@ -23,6 +23,8 @@ def mse(w: float, b: float = 0.0) -> float:
 
 def sweep_w() -> tuple[list[float], list[float]]:
     """MSE for w = 0.0, 0.1, ..., 4.0, with the notes' np.arange (hence 0.30000000000000004)."""
+    import numpy as np
+
     ws = [float(w) for w in np.arange(0.0, 4.1, 0.1)]
     return ws, [mse(w) for w in ws]
 
@@ -65,6 +67,8 @@ def plot_sweep(ws: list[float], losses: list[float], path: Path) -> Path:
 
 def plot_surface(path: Path) -> Path:
     """MSE over (w, b) for y = w*x + b, drawn with mplot3d; the minimum is at w = 2, b = 0."""
+    import numpy as np
+
     plt = pyplot()
     w, b = np.meshgrid(np.arange(0.0, 4.05, 0.1), np.arange(-2.0, 2.05, 0.1))
     loss = sum((x * w + b - y) ** 2 for x, y in zip(X_DATA, Y_DATA)) / len(X_DATA)

@@ -1,15 +1,18 @@
 """Layer demonstrations of notes 002/003/004: convolution, max-pooling and activations on the
-notes' small hand-written inputs, so each printed tensor can be checked by hand."""
+notes' small hand-written inputs, so each printed tensor can be checked by hand.
+
+torch is imported inside the functions, so that registering (listing) the examples does not load it.
+"""
 from __future__ import annotations
 
 from pathlib import Path
-
-import torch
-import torch.nn.functional as F
-from torch import nn
+from typing import TYPE_CHECKING
 
 from . import register_example
 from ._util import fmt
+
+if TYPE_CHECKING:
+    import torch
 
 # Notes 002: the 5x5 input and 3x3 kernel used for both the convolution and the pooling demos.
 INPUT_5X5 = [[1, 2, 0, 3, 1],
@@ -37,11 +40,16 @@ INPUT_4X4 = [3, 4, 6, 5,
 
 def as_image(values, size: int) -> torch.Tensor:
     """A (1, 1, size, size) float batch: conv and pool layers take (N, C, H, W)."""
+    import torch
+
     return torch.tensor(values, dtype=torch.float32).reshape(1, 1, size, size)
 
 
 def conv_1to9(stride: int, padding: int) -> torch.Tensor:
     """The notes-003 layer: Conv2d(1, 1, 3, bias=False) whose weight is set to 1..9."""
+    import torch
+    from torch import nn
+
     layer = nn.Conv2d(1, 1, kernel_size=3, stride=stride, padding=padding, bias=False)
     with torch.no_grad():
         layer.weight.copy_(torch.arange(1.0, 10.0).reshape(1, 1, 3, 3))
@@ -50,6 +58,8 @@ def conv_1to9(stride: int, padding: int) -> torch.Tensor:
 
 @register_example("conv-demo", "F.conv2d stride 1/2 and padding 1 on the 5x5 input; kernel 1..9 (003)")
 def conv_demo(out_dir: Path) -> dict:
+    import torch.nn.functional as F
+
     x, kernel = as_image(INPUT_5X5, 5), as_image(KERNEL_3X3, 3)
     results = {
         "stride1": F.conv2d(x, kernel, stride=1),
@@ -65,6 +75,8 @@ def conv_demo(out_dir: Path) -> dict:
 
 @register_example("pool-demo", "MaxPool2d(3) with ceil_mode True/False on 5x5; MaxPool2d(2) on 4x4")
 def pool_demo(out_dir: Path) -> dict:
+    from torch import nn
+
     x = as_image(INPUT_5X5, 5)
     results = {
         # ceil_mode=True keeps the partial windows at the right and bottom edges.
@@ -79,6 +91,9 @@ def pool_demo(out_dir: Path) -> dict:
 
 @register_example("activation-demo", "ReLU and Sigmoid on [[1, -0.5], [-1, 3]]")
 def activation_demo(out_dir: Path) -> dict:
+    import torch
+    from torch import nn
+
     x = torch.tensor([[1, -0.5], [-1, 3]])
     print(f"input shape as an image batch: {tuple(x.reshape(-1, 1, 2, 2).shape)}")
     relu, sigmoid = nn.ReLU(inplace=False)(x), nn.Sigmoid()(x)

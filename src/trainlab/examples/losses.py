@@ -1,12 +1,12 @@
 """Loss-function demonstrations of notes 002/003/004: L1, MSE, cross-entropy (single sample and the
-003 batches), NLLLoss after log_softmax, and the numpy softmax + cross-entropy by hand."""
+003 batches), NLLLoss after log_softmax, and the numpy softmax + cross-entropy by hand.
+
+torch and numpy are imported inside the functions, so that registering (listing) the examples does
+not load them.
+"""
 from __future__ import annotations
 
 from pathlib import Path
-
-import numpy as np
-import torch
-from torch import nn
 
 from . import register_example
 
@@ -18,6 +18,9 @@ Y_PRED2 = [[0.8, 0.2, 0.3], [0.2, 0.3, 0.5], [0.2, 0.2, 0.5]]
 
 def regression_losses() -> dict[str, float]:
     """Notes 002: inputs [1, 2, 3] against targets [1, 2, 5], shaped like a 1x1x1x3 image."""
+    import torch
+    from torch import nn
+
     inputs = torch.tensor([1, 2, 3], dtype=torch.float32).reshape(1, 1, 1, 3)
     targets = torch.tensor([1, 2, 5], dtype=torch.float32).reshape(1, 1, 1, 3)
     # The notes print loss() for the 'sum' case by mistake; this uses loss2 as intended.
@@ -30,6 +33,9 @@ def regression_losses() -> dict[str, float]:
 
 def classification_losses() -> dict[str, float]:
     """Notes 002/003: CrossEntropyLoss on logits, and the same value from NLLLoss(log_softmax)."""
+    import torch
+    from torch import nn
+
     ce, nll = nn.CrossEntropyLoss(), nn.NLLLoss()
     logits = torch.tensor([0.1, 0.2, 0.3]).reshape(1, 3)
     target = torch.tensor([1])
@@ -47,6 +53,8 @@ def classification_losses() -> dict[str, float]:
 
 def numpy_cross_entropy() -> float:
     """Notes 003: softmax and cross-entropy written out in numpy for one-hot y = [1, 0, 0]."""
+    import numpy as np
+
     y = np.array([1, 0, 0])
     z = np.array([0.2, 0.1, -0.1])
     y_pred = np.exp(z) / np.exp(z).sum()

@@ -1,15 +1,20 @@
 """Notes 003: linear regression and logistic regression with nn.Linear(1, 1), and homework 2, a
-quadratic model y = w1*x^2 + w2*x + b fitted with hand-written updates of three scalar tensors."""
+quadratic model y = w1*x^2 + w2*x + b fitted with hand-written updates of three scalar tensors.
+
+torch, numpy and matplotlib are imported inside the functions (the model class lives in `_nets`),
+so that registering (listing) the examples does not load them.
+"""
 from __future__ import annotations
 
 from pathlib import Path
-
-import numpy as np
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from . import register_example
 from ._util import pyplot, save_figure, seeded
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 X_DATA = [[1.0], [2.0], [3.0]]
 Y_LINEAR = [[2.0], [4.0], [6.0]]
@@ -22,6 +27,8 @@ SEED = 4
 
 def fit(model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[float]:
     """Full-batch SGD lr 0.01 for EPOCHS epochs, the notes' loop; returns the loss per epoch."""
+    import torch
+
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     losses = []
     for _ in range(EPOCHS):
@@ -35,6 +42,9 @@ def fit(model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor) 
 
 @register_example("linear-regression", "003: Linear(1,1), MSELoss(sum), SGD 0.01, 1000 epochs: y=2x")
 def linear_regression(out_dir: Path) -> dict:
+    import torch
+    from torch import nn
+
     with seeded(SEED):
         model = nn.Linear(1, 1)
     # reduction='sum' is the notes' size_average=False, which newer PyTorch no longer accepts.
@@ -47,17 +57,11 @@ def linear_regression(out_dir: Path) -> dict:
     return {"w": w, "b": b, "pred_4": pred, "first_loss": losses[0], "last_loss": losses[-1]}
 
 
-class LogisticRegression(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(1, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.linear(x))  # a probability, which BCELoss expects
-
-
 def plot_pass_probability(model: nn.Module, path: Path) -> Path:
     """The notes' plot: p(pass) for 0-10 hours of study, with the 0.5 decision line in red."""
+    import numpy as np
+    import torch
+
     plt = pyplot()
     hours = np.linspace(0, 10, 200)
     with torch.no_grad():
@@ -76,6 +80,11 @@ def plot_pass_probability(model: nn.Module, path: Path) -> Path:
 
 @register_example("logistic-regression", "003: Linear+sigmoid, BCELoss(sum): p(pass | 4 h); plot")
 def logistic_regression(out_dir: Path) -> dict:
+    import torch
+    from torch import nn
+
+    from ._nets import LogisticRegression
+
     with seeded(SEED):
         model = LogisticRegression()
     losses = fit(model, nn.BCELoss(reduction="sum"), torch.tensor(X_DATA), torch.tensor(Y_PASS))
@@ -90,6 +99,8 @@ def logistic_regression(out_dir: Path) -> dict:
 
 @register_example("quadratic-fit", "003 homework 2: y = w1*x^2 + w2*x + b, per-sample manual SGD")
 def quadratic_fit(out_dir: Path) -> dict:
+    import torch
+
     w1, w2, b = torch.tensor([1.0, 1.0, 1.0])
     params = (w1, w2, b)
     for p in params:

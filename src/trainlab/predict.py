@@ -1,0 +1,169 @@
+"""Prediction with a trained run: `trainlab predict` and `trainlab.load(run).predict(inputs)`.
+
+Inputs get exactly the run's evaluation preprocessing. Images of any size or mode are converted
+to the run's channels (grayscale or RGB), resized (shorter side) and centre-cropped to the shape
+the model was trained on, then go through the evaluation transforms and Normalize. CSV rows get
+the column preprocessing fitted on the training split, stored in the checkpoint.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from . import checkpoint as ckpt
+from .config import from_dict
+from .errors import UserError
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+
+
+@dataclass
+class Prediction:
+    input: str
+    top: list[tuple[str, float]] = field(default_factory=list)  # (class, probability), best first
+    value: list[float] | None = None  # regression outputs
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        if self.error:
+            return {"input": self.input, "error": self.error}
+        if self.value is not None:
+            return {"input": self.input, "value": self.value}
+        return {"input": self.input, "predictions": [{"class": c, "probability": p} for c, p in self.top]}
+
+
+def expand_inputs(inputs: list[str | Path]) -> list[Path]:
+    """Files as given; folders become the images inside them (sorted, recursive)."""
+    out = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found = sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+            if not found:
+                raise UserError(f"no images found in folder {item}")
+            out += found
+        else:
+            out.append(item)
+    return out
+
+
+def load_image(path: Path, shape: tuple[int, ...]) -> torch.Tensor:
+    """An image file -> uint8 (C, H, W) of the trained shape: mode converted, resized, centre-cropped."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+    from torchvision.transforms.v2 import functional as F
+
+    channels, height, width = shape
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L" if channels == 1 else "RGB")
+            img = F.center_crop(F.resize(img, min(height, width), antialias=True), [height, width])
+            array = np.asarray(img, dtype=np.uint8)
+    except FileNotFoundError:
+        raise UserError(f"file not found: {path}") from None
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise UserError(f"cannot read image {path}: {e}") from None
+    array = array[:, :, None] if array.ndim == 2 else array
+    return torch.from_numpy(array.copy()).permute(2, 0, 1)
+
+
+class Predictor:
+    """A trained run ready to predict: `trainlab.load(run).predict(["cat.jpg", "rows.csv"])`."""
+
+    def __init__(self, run_or_checkpoint: str | Path, best: bool = False, device: str = "auto"):
+        from .api import load_checkpoint_model
+        from .engine import pick_device
+
+        self.path = ckpt.resolve(str(run_or_checkpoint), which="best" if best else "last")
+        state = ckpt.load(self.path)
+        self.config = from_dict({**state["config"], "device": device})
+        self.classes = list(state.get("classes") or [])
+        self.info = state.get("info") or {}
+        self.data_shape = tuple(state.get("data_shape") or state.get("input_shape") or ())
+        self.device = pick_device(self.config.device)
+        self.model = load_checkpoint_model(state, self.config, self.path).to(self.device).eval()
+
+    def predict(self, inputs: list, top_k: int = 3) -> list[Prediction]:
+        """One Prediction per image file / folder image / CSV row / tensor, in input order;
+        an unreadable file gets `.error` and the others are still predicted."""
+        slots: list = []  # a Prediction, a list of them (CSV rows), or the index of an image in `images`
+        images, names = [], []
+        for item in inputs if isinstance(inputs, (list, tuple)) else [inputs]:
+            paths = [item] if isinstance(item, torch.Tensor) else expand_inputs([item])
+            for path in paths:
+                try:
+                    if isinstance(path, torch.Tensor):
+                        images.append(path)
+                        names.append(f"tensor[{len(names)}]")
+                    elif path.suffix.lower() in (".csv", ".gz"):
+                        slots.append(self.predict_table(path, top_k))
+                        continue
+                    else:
+                        images.append(load_image(path, self.data_shape))
+                        names.append(str(path))
+                    slots.append(len(images) - 1)
+                except UserError as e:
+                    slots.append(Prediction(str(path), error=str(e)))
+        predicted = self.outputs_to_predictions(self.forward(torch.stack(images)), names, top_k) if images else []
+        out: list[Prediction] = []
+        for slot in slots:
+            out += slot if isinstance(slot, list) else [predicted[slot] if isinstance(slot, int) else slot]
+        return out
+
+    def predict_table(self, path: Path, top_k: int) -> list[Prediction]:
+        from .data.table import read_table, transform
+
+        columns, rows = read_table(path)
+        if "table" in self.info:
+            x, _ = transform(self.info["table"], columns, rows, with_target=False)
+        else:  # a model on raw numeric features (e.g. the notes' regressions): every column is an input
+            try:
+                x = torch.tensor([[float(v) for v in row] for row in rows], dtype=torch.float32)
+            except ValueError as e:
+                raise UserError(f"{path}: expected numeric feature columns ({e})") from None
+            if x.shape[1:] != torch.Size(self.data_shape):
+                raise UserError(f"{path}: rows have {x.shape[1]} values, the model takes {self.data_shape}")
+        return self.outputs_to_predictions(self.forward(x), [f"{path}:row {i + 1}" for i in range(len(x))], top_k)
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from .data import TensorData
+        from .data.plan import eval_batches
+
+        c = self.config
+        batches, _ = eval_batches(TensorData(x, torch.zeros(len(x), dtype=torch.int64)), transforms=c.transforms,
+                                  mean=c.mean, std=c.std, eval_batch_size=c.eval_batch_size,
+                                  channels_last=c.channels_last, workers=0, model=self.model, device=self.device)
+        return torch.cat([self.model(xb).float() for xb, _ in batches.epoch()]).cpu()
+
+    def outputs_to_predictions(self, out: torch.Tensor, names: list[str], top_k: int) -> list[Prediction]:
+        loss = self.config.loss
+        if not self.classes:
+            return [Prediction(n, value=o.tolist()) for n, o in zip(names, out)]
+        if loss in ("bce", "bce_logits"):
+            p = out.reshape(-1) if loss == "bce" else torch.sigmoid(out.reshape(-1))
+            probs = torch.stack([1 - p, p], 1)
+        else:
+            probs = out.exp() if loss == "nll" else torch.softmax(out, 1)
+        k = max(1, min(top_k, probs.shape[1]))
+        values, idx = probs.topk(k, 1)
+        return [Prediction(n, [(self.classes[i], round(v, 6)) for v, i in zip(vs.tolist(), ix.tolist())])
+                for n, vs, ix in zip(names, values, idx)]
+
+
+def load(run_or_checkpoint: str | Path, best: bool = False, device: str = "auto") -> Predictor:
+    """A trained run or checkpoint as a Predictor (`.model`, `.classes`, `.predict(inputs)`)."""
+    return Predictor(run_or_checkpoint, best=best, device=device)
+
+
+def format_predictions(results: list[Prediction]) -> str:
+    lines = []
+    for r in results:
+        if r.error:
+            lines.append(f"{r.input}: ERROR {r.error}")
+        elif r.value is not None:
+            lines.append(f"{r.input}: {', '.join(f'{v:.4g}' for v in r.value)}")
+        else:
+            lines.append(f"{r.input}: " + ", ".join(f"{c} {100 * p:.1f}%" for c, p in r.top))
+    return "\n".join(lines)
