@@ -63,6 +63,8 @@ class Config:
     device: str = "auto"
     threads: int = 0  # torch intra-op threads; 0: torch's default (one per core)
     channels_last: bool = True  # NHWC memory format for models with convolutions (faster on CPU and GPU)
+    amp: str = "none"  # autocast: bf16 (GPU, or a CPU with avx512_bf16/AMX), fp16 (GPU), auto = bf16 where fast
+    compile: bool = False  # torch.compile the model (opt-in: compile time is paid on every run)
     seed: int = 0
     out_dir: str = "runs"
     max_steps: int = 0  # stop after this many optimizer steps (0: no limit); not kept on resume
@@ -76,6 +78,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "loss": ("auto", "cross_entropy", "nll", "bce", "bce_logits", "mse", "l1"),
     "task": ("auto", "classification", "regression"),
     "head": ("replace", "append"),
+    "amp": ("none", "bf16", "fp16", "auto"),
     "reduction": ("mean", "sum"),
     "optimizer": ("sgd", "adam", "adamw"),
     "scheduler": ("none", "step", "multistep", "cosine", "onecycle"),

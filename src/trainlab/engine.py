@@ -7,6 +7,7 @@ the progress bar, TensorBoard and the NaN check see them.
 """
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
 import threading
@@ -65,6 +66,34 @@ def dataset_labels(data) -> torch.Tensor:
     return torch.as_tensor([int(data[i][1]) for i in range(len(data))])
 
 
+def cpu_has_bf16() -> bool:
+    """oneDNN's own check for native bf16 (avx512_bf16 or AMX); without it bf16 is far slower than fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for config `amp` on `device`, or None for fp32; a UserError where unsupported."""
+    if amp == "none":
+        return None
+    cuda = device.type == "cuda"
+    bf16 = torch.cuda.is_bf16_supported() if cuda else cpu_has_bf16()
+    if amp == "auto":
+        return torch.bfloat16 if bf16 else None
+    if amp == "fp16" and not cuda:
+        raise UserError("amp=fp16 needs a CUDA GPU; on CPU use amp=bf16 (where supported) or amp=none")
+    if amp == "bf16" and not bf16:
+        raise UserError(f"amp=bf16: this {'GPU' if cuda else 'CPU'} has no native bf16 (avx512_bf16/AMX), where it "
+                        "is slower than fp32; use amp=none or amp=auto")
+    return torch.float16 if amp == "fp16" else torch.bfloat16
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -111,7 +140,8 @@ class StopFlag:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, batches: TensorBatches, criterion: Criterion, num_classes: int) -> dict:
+def evaluate(model: nn.Module, batches: TensorBatches, criterion: Criterion, num_classes: int,
+             amp: torch.dtype | None = None) -> dict:
     """Mean loss, accuracy, per-class accuracy and confusion matrix; one host sync at the end."""
     model.eval()
     device = batches.device
@@ -120,7 +150,9 @@ def evaluate(model: nn.Module, batches: TensorBatches, criterion: Criterion, num
     confusion = torch.zeros(k * k, device=device, dtype=torch.int64)
     n = 0
     for x, y in batches.epoch():
-        out = model(x)
+        with autocast(device, amp):
+            out = model(x)
+        out = out.float()
         loss = criterion(out, y)
         loss_sum += loss * len(y) if criterion.reduction == "mean" else loss
         if criterion.is_classification:

@@ -137,6 +137,14 @@ def two_layer_net(num_classes: int = 10, hidden: int = 100) -> nn.Module:
     return nn.Sequential(nn.Linear(1000, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
 
 
+@register_model("cifar10-fast", input_shape=(3, 32, 32))
+def cifar10_fast(num_classes: int = 10) -> nn.Module:
+    """Fast CIFAR-10 net after airbench94: stem + three conv groups (64, 256, 256) with BN and GELU."""
+    from .nets import FastCifarNet
+
+    return FastCifarNet(num_classes)
+
+
 @register_model("folder-cnn", input_shape=(3, 64, 64))
 def folder_cnn(num_classes: int = 2, input_shape: tuple[int, ...] = (3, 64, 64)) -> nn.Module:
     """Default model for image folders: three conv-BN-ReLU-pool blocks, global average pool, Linear."""

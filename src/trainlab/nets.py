@@ -35,3 +35,37 @@ class MnistMLP(nn.Module):
         for layer in (self.l1, self.l2, self.l3, self.l4):
             x = F.relu(layer(x))
         return self.l5(x)
+
+
+class Scale(nn.Module):
+    """Multiplies by a constant: keeps the logits of the fast CIFAR net small at initialisation."""
+
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+
+def conv_group(cin: int, cout: int) -> nn.Sequential:
+    """airbench94's ConvGroup: conv, max-pool 2, BN, GELU, conv, BN, GELU (spatial size halves)."""
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(cout), nn.GELU(),
+        nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.GELU(),
+    )
+
+
+class FastCifarNet(nn.Module):
+    """A small ResNet-era net for fast CIFAR-10, after airbench94: (B, 3, 32, 32) -> (B, classes)."""
+
+    def __init__(self, num_classes: int = 10, widths: tuple[int, int, int] = (64, 256, 256)):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.GELU())
+        self.groups = nn.Sequential(conv_group(32, widths[0]), conv_group(widths[0], widths[1]),
+                                    conv_group(widths[1], widths[2]))  # 32 -> 16 -> 8 -> 4 pixels
+        self.head = nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(widths[2], num_classes, bias=False),
+                                  Scale(1 / 9))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.groups(self.stem(x)))

@@ -19,8 +19,8 @@ from . import checkpoint as ckpt
 from .config import Config, replace, to_dict
 from .data import TensorData
 from .data.plan import plan_batches
-from .engine import (FitResult, Progress, StopFlag, as_tensor_data, dataset_classes, dataset_labels, evaluate,
-                     pick_device, seed_everything)
+from .engine import (FitResult, Progress, StopFlag, amp_dtype, as_tensor_data, autocast, dataset_classes,
+                     dataset_labels, evaluate, pick_device, seed_everything)
 from .errors import Diverged, Interrupted, UserError
 from .optim import Criterion, build_optimizer, build_scheduler
 from .runs import Run, unique_dir
@@ -51,6 +51,11 @@ class Trainer:
             train, val, transforms=cfg.transforms, mean=cfg.mean, std=cfg.std, batch_size=cfg.batch_size,
             eval_batch_size=cfg.eval_batch_size, seed=cfg.seed, drop_last=cfg.drop_last,
             channels_last=cfg.channels_last, workers=cfg.workers, model=self.model, device=self.device)
+        self.amp = amp_dtype(cfg.amp, self.device)
+        self.autocast = autocast(self.device, self.amp)  # reusable context: no per-step construction
+        # fp16 needs loss scaling; bf16 and fp32 take the plain backward/step path
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.amp == torch.float16 else None
+        self.forward = torch.compile(self.model) if cfg.compile else self.model
         self.example = self.train_batches.example(8)
         self.data_shape = list(train.x.shape[1:]) if isinstance(train, TensorData) else list(self.example.shape[1:])
         check_model_accepts(self.model, self.example, self.criterion, classes)
@@ -76,20 +81,28 @@ class Trainer:
 
     def train_epoch(self) -> bool:
         """One pass over the training data; False if it stopped early (max_steps or Ctrl-C)."""
-        cfg, p, model, opt = self.cfg, self.progress, self.model, self.optimizer
+        cfg, p, opt = self.cfg, self.progress, self.optimizer
         loader = self.train_batches
-        model.train()
+        self.model.train()
         pending = []  # (step, loss on the device, samples): read back every log_every steps
         self.bar = tqdm(total=len(loader), initial=loader.start_position, desc=f"epoch {p.epoch + 1}/{cfg.epochs}",
                         unit="batch", leave=False, dynamic_ncols=True)
         started = time.perf_counter()
         for x, y in loader.epoch():
-            loss = self.criterion(model(x), y)
-            (loss / self.accum_scale).backward()
+            with self.autocast:
+                out = self.forward(x)
+            loss = self.criterion(out.float() if self.amp else out, y)  # fp32 loss: BCE is not autocast-safe
             pending.append((p.step + 1, loss.detach(), len(y)))
+            if self.accum_scale != 1:
+                loss = loss / self.accum_scale
+            (self.scaler.scale(loss) if self.scaler else loss).backward()
             if loader.position % cfg.grad_accum and loader.position < len(loader):
                 continue  # accumulating: the update comes after grad_accum batches
-            opt.step()
+            if self.scaler:
+                self.scaler.step(opt)
+                self.scaler.update()
+            else:
+                opt.step()
             opt.zero_grad(set_to_none=True)
             p.step += 1
             if self.scheduler_per_step:
@@ -129,7 +142,8 @@ class Trainer:
         p.epoch += 1
         if self.scheduler is not None and not self.scheduler_per_step:
             self.scheduler.step()
-        self.last_eval = evaluate(self.model, self.val_batches, self.criterion, len(self.classes)) if self.val_batches else {}
+        self.last_eval = (evaluate(self.forward, self.val_batches, self.criterion, len(self.classes), self.amp)
+                          if self.val_batches else {})
         row = {"epoch": p.epoch, "step": p.step, "train_loss": p.loss_sum / max(p.samples, 1),
                "val_loss": self.last_eval.get("loss"), "val_acc": self.last_eval.get("accuracy"), "lr": lr,
                "seconds": p.seconds}
@@ -151,7 +165,7 @@ class Trainer:
         if sched and isinstance(sched.get("milestones"), collections.Counter):
             sched["milestones"] = dict(sched["milestones"])  # Counter is not a weights_only type
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "scheduler": sched,
-                "scaler": None, "rng": ckpt.rng_state(), "loader": self.train_batches.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler else None, "rng": ckpt.rng_state(), "loader": self.train_batches.state_dict(),
                 "progress": asdict(self.progress), "epoch": self.progress.epoch, "step": self.progress.step,
                 "config": to_dict(self.cfg), "classes": self.classes, "info": self.info,
                 "input_shape": list(self.example.shape[1:]), "metrics": self.last_eval,
@@ -170,6 +184,8 @@ class Trainer:
             if "milestones" in sched:
                 sched["milestones"] = collections.Counter(sched["milestones"])
             self.scheduler.load_state_dict(sched)
+        if state.get("scaler") and self.scaler:
+            self.scaler.load_state_dict(state["scaler"])
         self.train_batches.load_state_dict(state["loader"])
         self.progress = Progress(**state["progress"])
         ckpt.set_rng_state(state["rng"])  # last: nothing after this may draw random numbers
