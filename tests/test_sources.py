@@ -170,3 +170,17 @@ def test_labelled_images_concat_like_the_notes(data_dir):
     assert len(both) == len(ants) + len(bees) == 245
     x, y = bees[1]
     assert x.dtype == torch.uint8 and x.shape[0] == 3 and y == 1 and ants[0][1] == 0
+
+
+def test_tables_are_cached_too(tmp_path, monkeypatch):
+    csv = tmp_path / "t.csv"
+    csv.write_text("a,b,label\n" + "\n".join(f"{i},{i % 3},{'yes' if i % 2 else 'no'}" for i in range(40)) + "\n")
+    first = build_dataset("table", data_path=str(csv), target="label")
+    import trainlab.data.table as table_mod
+
+    monkeypatch.setattr(table_mod, "table_splits", lambda *a, **k: (_ for _ in ()).throw(AssertionError("parsed again")))
+    again = build_dataset("table", data_path=str(csv), target="label")
+    assert torch.equal(first.train.x, again.train.x) and again.classes == ["no", "yes"]
+    assert again.info["table"]["target"] == "label"
+    with pytest.raises(UserError, match=r"missing data file: .*nope.csv"):
+        build_dataset("table", data_path=str(tmp_path / "nope.csv"))

@@ -64,11 +64,10 @@ class Config:
     threads: int = 0  # torch intra-op threads; 0: torch's default (one per core)
     channels_last: bool = True  # NHWC memory format for models with convolutions (faster on CPU and GPU)
     amp: str = "none"  # autocast: bf16 (GPU, or a CPU with avx512_bf16/AMX), fp16 (GPU), auto = bf16 where fast
-    compile: bool = False  # torch.compile the model (opt-in: compile time is paid on every run)
     seed: int = 0
     out_dir: str = "runs"
     max_steps: int = 0  # stop after this many optimizer steps (0: no limit); not kept on resume
-    log_every: int = 50  # optimizer steps between host syncs (progress bar, TensorBoard)
+    log_every: int = 50  # optimizer steps between host syncs: progress bar, NaN check, TensorBoard loss point
     save_every: int = 1  # epochs between last.pt writes and printed epoch lines (the last epoch always)
     tensorboard: bool = True
     plots: bool = True  # plots/*.png at the end of the run

@@ -143,23 +143,33 @@ def cifar10_jpg(root: Path, image_size: int = 0, cache: bool = True, max_residen
                          max_resident_mb=max_resident_mb)
 
 
-@register_dataset("table")
-def table(data_path: str = "", target: str = "", val_fraction: float = 0.2, seed: int = 0, task: str = "auto",
-          **_) -> Splits:
-    """A CSV table (header or not, .csv or .csv.gz): data_path=FILE target=COLUMN (default: the last)."""
+def table_dataset(path: Path, *, target: str, val_fraction: float, seed: int, task: str, cache: bool) -> Splits:
+    """A CSV table parsed, split and preprocessed once; later runs load the cached tensors and spec."""
+    from .cache import cached
     from .table import table_splits
 
+    if not path.is_file():
+        raise UserError(f"missing data file: {path}")
+    settings = {"target": target, "val_fraction": val_fraction, "seed": seed, "task": task}
+    return cached("table", [path], settings, lambda: table_splits(path, target=target, val_fraction=val_fraction,
+                                                                 seed=seed, task=task), cache)
+
+
+@register_dataset("table")
+def table(data_path: str = "", target: str = "", val_fraction: float = 0.2, seed: int = 0, task: str = "auto",
+          cache: bool = True, **_) -> Splits:
+    """A CSV table (header or not, .csv or .csv.gz): data_path=FILE target=COLUMN (default: the last)."""
     if not data_path:
         raise UserError("dataset=table needs data_path=FILE.csv (and target=COLUMN, default the last column)")
-    return table_splits(Path(data_path).expanduser(), target=target, val_fraction=val_fraction, seed=seed, task=task)
+    return table_dataset(Path(data_path).expanduser(), target=target, val_fraction=val_fraction, seed=seed,
+                         task=task, cache=cache)
 
 
 @register_dataset("diabetes")
-def diabetes(root: Path, val_fraction: float = 0.2, seed: int = 0, **_) -> Splits:
+def diabetes(root: Path, val_fraction: float = 0.2, seed: int = 0, cache: bool = True, **_) -> Splits:
     """Notes 003 diabetes table: 759 rows, 8 features, 0/1 label (<data_dir>/diabetes.csv.gz)."""
-    from .table import table_splits
-
-    return table_splits(root / "diabetes.csv.gz", target="", val_fraction=val_fraction, seed=seed, task="classification")
+    return table_dataset(root / "diabetes.csv.gz", target="", val_fraction=val_fraction, seed=seed,
+                         task="classification", cache=cache)
 
 
 @register_dataset("linear-xy")
