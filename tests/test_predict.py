@@ -45,14 +45,23 @@ def test_cli_predict_folder_json_and_bad_file(mnist_run, tmp_path, capsys):
     assert "broken.png" in rows[3]["error"] and "cannot read image" in err
 
 
-def test_table_rows_get_the_fitted_preprocessing(data_dir, tmp_path, capsys):
+def test_table_rows_get_the_fitted_preprocessing(data_dir, tmp_path):
+    from trainlab.data.table import read_table, transform
+
     run = api.train("table", data_path=str(data_dir / "diabetes.csv.gz"), epochs=3, out_dir=str(tmp_path),
-                    tensorboard=False).run_dir
+                    tensorboard=False, plots=False).run_dir
     rows = tmp_path / "rows.csv"
     rows.write_text("-0.29,0.49,0.18,-0.29,0,0,-0.53,-0.03\n-0.88,-0.15,0.08,-0.41,0,-0.21,-0.77,-0.67\n")
-    results = trainlab.load(run).predict([rows])
+    p = trainlab.load(run)
+    results = p.predict([rows], top_k=2)
     assert [r.input for r in results] == [f"{rows}:row 1", f"{rows}:row 2"]
-    assert all(abs(sum(p for _, p in r.top) - 1) < 1e-5 for r in results)
+    spec = checkpoint.load(run / "checkpoints" / "last.pt")["info"]["table"]
+    x, _ = transform(spec, *read_table(rows), with_target=False)  # the train split's fitted statistics
+    with torch.no_grad():
+        ref = torch.softmax(p.model(x), 1)
+    for r, probs in zip(results, ref):
+        assert dict(r.top)["1"] == pytest.approx(probs[1].item(), abs=1e-6)
+    assert spec["features"][0]["mean"] != pytest.approx(0.0, abs=1e-9)  # statistics really were fitted
 
 
 def test_regression_recipes_reach_the_notes_results(runs, tmp_path):

@@ -17,14 +17,15 @@ from .engine import evaluate, pick_device, seed_everything
 from .errors import UserError
 from .models import build_model
 from .optim import Criterion
-from .trainer import FitResult, fit
+from .trainer import FitResult, check_model_accepts, fit
 
 
-def load_data(cfg: Config) -> Splits:
+def load_data(cfg: Config, table_spec: dict | None = None) -> Splits:
+    """The run's dataset; `table_spec` (from a checkpoint) replaces fitting a table's preprocessing."""
     return build_dataset(cfg.dataset, data_dir=cfg.data_dir, data_path=cfg.data_path, target=cfg.target,
                          val_fraction=cfg.val_fraction, seed=cfg.seed, image_size=cfg.image_size, task=cfg.task,
                          mirror=cfg.mirror, download=cfg.download, cache=cfg.cache,
-                         max_resident_mb=cfg.max_resident_mb)
+                         max_resident_mb=cfg.max_resident_mb, table_spec=table_spec)
 
 
 def resolve_loss(cfg: Config, classes: list[str]) -> Config:
@@ -56,6 +57,9 @@ def train_config(cfg: Config, resume: Path | None = None) -> FitResult:
     seed_everything(cfg.seed)
     splits = load_data(cfg)
     cfg = resolve_loss(cfg, splits.classes)
+    if splits.classes and cfg.loss in ("mse", "l1"):
+        raise UserError(f"loss={cfg.loss} is for regression targets, but {cfg.dataset} has classes "
+                        f"({', '.join(splits.classes[:5])}...): use loss=auto or loss=cross_entropy")
     print(f"data: {cfg.dataset} from {splits.source}: {len(splits.train)} train / {len(splits.test)} test samples, "
           f"input {tuple(splits.input_shape)}, {describe_classes(splits.classes)}")
     if "table" in splits.info:
@@ -93,17 +97,16 @@ def evaluate_checkpoint(run: str, best: bool = False, **overrides) -> tuple[dict
     path = ckpt.resolve(run, which="best" if best else "last")
     state = ckpt.load(path)
     cfg = from_dict({**state["config"], **overrides})
-    splits = load_data(cfg)
+    splits = load_data(cfg, table_spec=(state.get("info") or {}).get("table"))  # the run's own preprocessing
     model = load_checkpoint_model(state, cfg, path)
-    if not cfg.transforms and "input_shape" in state and tuple(splits.input_shape) != tuple(state["input_shape"]):
-        raise UserError(f"{path} was trained on inputs {tuple(state['input_shape'])} but {cfg.dataset} gives "
-                        f"{tuple(splits.input_shape)}")
     device = pick_device(cfg.device)
     model.to(device)
     batches, _ = eval_batches(splits.test, transforms=cfg.transforms, mean=cfg.mean, std=cfg.std,
                               eval_batch_size=cfg.eval_batch_size, channels_last=cfg.channels_last,
                               workers=cfg.workers, model=model, device=device)
-    result = evaluate(model, batches, Criterion(cfg.loss, cfg.reduction), len(splits.classes))
+    criterion = Criterion(cfg.loss, cfg.reduction)
+    check_model_accepts(model, [batches.sample(2)], criterion, splits.classes)
+    result = evaluate(model, batches, criterion, len(splits.classes))
     result.update(checkpoint=str(path), epoch=state["epoch"], step=state["step"], dataset=cfg.dataset,
                   classes=splits.classes)
     return result, model, batches, cfg
@@ -127,5 +130,8 @@ def report_run(run: str, best: bool = False, **overrides) -> tuple[dict, list[Pa
         x, y = next(iter(batches.epoch()))
         sample = (x[:16].float().cpu(), y[:16].cpu(), criterion.predict(model(x[:16])).cpu())
     mean, std = normalize_args(parse_all(cfg.transforms), cfg.mean, cfg.std)
-    run_dir = Path(result["checkpoint"]).parent.parent
-    return result, write_plots(run_dir, result, result["classes"], sample, mean, std)
+    ckpt_path = Path(result["checkpoint"])
+    # plots/ of the run folder, or <name>-plots/ beside a checkpoint file kept elsewhere
+    in_run = ckpt_path.parent.name == "checkpoints" and (ckpt_path.parent.parent / "config.yaml").exists()
+    out = ckpt_path.parent.parent if in_run else ckpt_path.with_name(f"{ckpt_path.stem}-report")
+    return result, write_plots(out, result, result["classes"], sample, mean, std)

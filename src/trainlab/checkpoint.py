@@ -50,9 +50,10 @@ def save(state: dict, path: Path) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is an ordinary output file
         os.replace(tmp, path)
-    except OSError as e:
+    except (OSError, RuntimeError) as e:  # torch.save reports a full disk as a RuntimeError from its zip writer
         Path(tmp).unlink(missing_ok=True)
-        raise UserError(f"cannot write checkpoint {path}: {e.strerror or e}") from None
+        reason = getattr(e, "strerror", None) or str(e).splitlines()[0]
+        raise UserError(f"cannot write checkpoint {path}: {reason} (disk full?); the previous file is intact") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -118,8 +118,9 @@ def cmd_report(args) -> int:
     from .report import format_eval, format_history, history_from_csv
 
     result, paths = api.report_run(args.run, best=args.best)
-    run_dir = paths[0].parent.parent if paths else args.run
-    print(format_history(history_from_csv(run_dir)))
+    history = history_from_csv(paths[0].parent.parent) if paths else []
+    if history:
+        print(format_history(history))
     print(format_eval(result))
     print("plots:\n" + "\n".join(f"  {p}" for p in paths))
     return 0

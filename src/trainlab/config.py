@@ -83,6 +83,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "scheduler": ("none", "step", "multistep", "cosine", "onecycle"),
     "device": ("auto", "cpu", "cuda"),
 }
+NON_NEGATIVE = ("threads", "image_size", "max_steps", "lr", "momentum", "weight_decay", "max_lr", "seed")
 POSITIVE = ("epochs", "batch_size", "eval_batch_size", "grad_accum", "log_every", "step_size", "save_every")
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 TYPES = typing.get_type_hints(Config)
@@ -118,6 +119,14 @@ def convert(key: str, value: object) -> object:
         raise UserError(f"bad value {out!r} for '{key}': allowed values are {', '.join(CHOICES[key])}")
     if key in POSITIVE and out < 1:
         raise UserError(f"bad value {out!r} for '{key}': must be at least 1")
+    if key in NON_NEGATIVE and out < 0:
+        raise UserError(f"bad value {out!r} for '{key}': must be 0 or more")
+    if key == "label_smoothing" and not 0.0 <= out < 1.0:
+        raise UserError(f"bad value {out!r} for 'label_smoothing': must be in [0, 1)")
+    if key == "betas" and (len(out) != 2 or not all(0.0 <= b < 1.0 for b in out)):
+        raise UserError(f"bad value {out!r} for 'betas': two numbers in [0, 1), e.g. [0.9, 0.999]")
+    if key == "std" and any(v <= 0 for v in out):
+        raise UserError(f"bad value {out!r} for 'std': every value must be positive")
     return out
 
 
@@ -155,7 +164,7 @@ def _type_name(kind: object) -> str:
 def load_recipe(name_or_path: str) -> dict:
     """The overrides a recipe lists: a built-in recipe name or a path to a YAML file."""
     path = Path(name_or_path)
-    if not (path.suffix in (".yaml", ".yml") or path.exists()):
+    if not (path.suffix in (".yaml", ".yml") or path.is_file()):
         path = recipe_dir() / f"{name_or_path}.yaml"
         if not path.exists():
             raise UserError(f"unknown recipe '{name_or_path}'; available: {', '.join(recipe_names())}")

@@ -1,9 +1,7 @@
-"""The training engine: `fit()` trains any nn.Module; `evaluate()` measures it.
+"""Engine helpers for the trainer: evaluation, devices and amp, seeding, data checks, Ctrl-C handling.
 
-Data are `TensorData` (or `(x, y)` tensors) kept on the training device. The loop in
-`Trainer.train_epoch` is the notes' loop written out: forward, loss, backward, step, zero_grad.
-Losses stay on the device and are read back once every `log_every` steps, which is also when
-the progress bar, TensorBoard and the NaN check see them.
+`evaluate()` runs a model over batches with one host sync at the end. The training loop itself
+and `fit()` are in trainer.py.
 """
 from __future__ import annotations
 
@@ -11,19 +9,16 @@ import contextlib
 import random
 import signal
 import threading
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from . import checkpoint as ckpt
-from .config import Config, from_dict, to_dict
 from .data import TensorData
-from .data.batches import Normalize, TensorBatches
-from .errors import Diverged, Interrupted, UserError
+from .data.batches import TensorBatches
+from .errors import UserError
 from .optim import Criterion, build_optimizer, build_scheduler
 from .runs import Run, unique_dir
 

@@ -90,7 +90,11 @@ class Predictor:
         slots: list = []  # a Prediction, a list of them (CSV rows), or the index of an image in `images`
         images, names = [], []
         for item in inputs if isinstance(inputs, (list, tuple)) else [inputs]:
-            paths = [item] if isinstance(item, torch.Tensor) else expand_inputs([item])
+            try:
+                paths = [item] if isinstance(item, torch.Tensor) else expand_inputs([item])
+            except UserError as e:  # e.g. an empty folder: reported, the other inputs still predicted
+                slots.append(Prediction(str(item), error=str(e)))
+                continue
             for path in paths:
                 try:
                     if isinstance(path, torch.Tensor):
@@ -99,6 +103,9 @@ class Predictor:
                     elif path.suffix.lower() in (".csv", ".gz"):
                         slots.append(self.predict_table(path, top_k))
                         continue
+                    elif len(self.data_shape) != 3:
+                        raise UserError(f"{path}: this run takes rows of {self.data_shape[0]} features (a CSV file), "
+                                        "not images")
                     else:
                         images.append(load_image(path, self.data_shape))
                         names.append(str(path))

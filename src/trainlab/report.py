@@ -40,6 +40,8 @@ def history_from_csv(run_dir: Path) -> list[dict]:
     def number(v: str):
         return None if v in ("", None) else float(v)
 
+    if not (Path(run_dir) / "metrics.csv").exists():  # a checkpoint copied out of its run folder
+        return []
     return [{k: (int(v) if k in ("epoch", "step") else number(v)) for k, v in row.items()} for row in read_metrics(run_dir)]
 
 

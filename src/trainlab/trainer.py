@@ -26,16 +26,25 @@ from .optim import Criterion, build_optimizer, build_scheduler
 from .runs import Run, unique_dir
 
 
-def check_model_accepts(model: nn.Module, x: torch.Tensor, criterion: Criterion, classes: list[str]) -> None:
-    """One forward pass on two samples, so a shape mismatch is a clear error, not a traceback."""
+def check_model_accepts(model: nn.Module, samples: list, criterion: Criterion, classes: list[str]) -> None:
+    """A forward pass and the loss on two samples of each (x, y) batch (training inputs after
+    augmentation, evaluation inputs), so that a mismatch is a clear error, not a traceback mid-run."""
     model.eval()
-    try:
-        with torch.no_grad():
-            out = model(x[:2])
-    except Exception as e:
-        raise UserError(f"the model does not accept inputs of shape {tuple(x.shape[1:])}: {str(e).splitlines()[0]}") from None
-    if criterion.index_targets and (out.dim() != 2 or out.shape[1] != len(classes)):
-        raise UserError(f"the model outputs shape {tuple(out.shape[1:])} but the data have {len(classes)} classes")
+    for x, y in samples:
+        x, y = x[:2], y[:2]
+        try:
+            with torch.no_grad():
+                out = model(x)
+        except Exception as e:
+            raise UserError(f"the model does not accept inputs of shape {tuple(x.shape[1:])}: "
+                            f"{str(e).splitlines()[0]}") from None
+        if criterion.index_targets and (out.dim() != 2 or out.shape[1] != len(classes)):
+            raise UserError(f"the model outputs shape {tuple(out.shape[1:])} but the data have {len(classes)} classes")
+        try:
+            criterion(out.float(), y)
+        except (RuntimeError, ValueError) as e:
+            raise UserError(f"loss '{criterion.name}' does not fit the model's output shape {tuple(out.shape[1:])} "
+                            f"and targets {y.dtype} {tuple(y.shape[1:])}: {str(e).splitlines()[0]}") from None
 
 
 class Trainer:
@@ -57,7 +66,8 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type) if self.amp == torch.float16 else None
         self.example = self.train_batches.example(8)
         self.data_shape = list(train.x.shape[1:]) if isinstance(train, TensorData) else list(self.example.shape[1:])
-        check_model_accepts(self.model, self.example, self.criterion, classes)
+        checks = [self.train_batches.sample(2, augmented=True), (self.val_batches or self.train_batches).sample(2)]
+        check_model_accepts(self.model, checks, self.criterion, classes)
         self.optimizer = build_optimizer(self.model.parameters(), cfg.optimizer, cfg.lr, cfg.momentum,
                                          cfg.nesterov, cfg.weight_decay, cfg.betas)
         self.steps_per_epoch = math.ceil(len(self.train_batches) / cfg.grad_accum)
@@ -66,7 +76,7 @@ class Trainer:
             step_size=cfg.step_size, gamma=cfg.gamma, milestones=cfg.milestones, max_lr=cfg.max_lr)
         # mean-reduced losses are averaged over the accumulated batches, so the update equals one
         # batch grad_accum times larger; summed losses already add up.
-        self.accum_scale = cfg.grad_accum if cfg.reduction == "mean" else 1
+        self.accum_mean = cfg.grad_accum > 1 and cfg.reduction == "mean"
         self.progress, self.history, self.last_eval = Progress(), [], {}
         state = ckpt.load(resume, self.device) if resume else None
         path = resume.parent.parent if resume else unique_dir(cfg.out_dir, cfg.name or cfg.recipe)
@@ -77,6 +87,12 @@ class Trainer:
         else:
             self.run.log_graph_and_images(self.model, self.example)
             seed_everything(cfg.seed)
+        self.stop_step = self.progress.step + cfg.max_steps if cfg.max_steps else 0  # max_steps counts from here
+
+    def accum_divisor(self, position: int) -> int:
+        """Batches in the accumulation group of batch `position` (the epoch's last group may be short)."""
+        first = (position - 1) // self.cfg.grad_accum * self.cfg.grad_accum
+        return min(self.cfg.grad_accum, len(self.train_batches) - first)
 
     def train_epoch(self) -> bool:
         """One pass over the training data; False if it stopped early (max_steps or Ctrl-C)."""
@@ -92,8 +108,8 @@ class Trainer:
                 out = self.model(x)
             loss = self.criterion(out.float() if self.amp else out, y)  # fp32 loss: BCE is not autocast-safe
             pending.append((p.step + 1, loss.detach(), len(y)))
-            if self.accum_scale != 1:
-                loss = loss / self.accum_scale
+            if self.accum_mean:
+                loss = loss / self.accum_divisor(loader.position)
             (self.scaler.scale(loss) if self.scaler else loss).backward()
             if loader.position % cfg.grad_accum and loader.position < len(loader):
                 continue  # accumulating: the update comes after grad_accum batches
@@ -108,7 +124,7 @@ class Trainer:
                 self.scheduler.step()
             if p.step % cfg.log_every == 0:
                 self.sync(pending, started)
-            if self.stop.requested or p.step == cfg.max_steps:
+            if self.stop.requested or p.step == self.stop_step:
                 break
         self.sync(pending, started)
         p.seconds += time.perf_counter() - started
@@ -213,7 +229,7 @@ class Trainer:
                 finished = self.train_epoch()
                 if finished:
                     self.end_epoch()
-                if not finished or self.stop.requested or (cfg.max_steps and p.step >= cfg.max_steps):
+                if not finished or self.stop.requested or (self.stop_step and p.step >= self.stop_step):
                     path = self.save("last")
                     if self.stop.requested:
                         raise Interrupted(f"interrupted at step {p.step}; checkpoint {path}; "
@@ -253,7 +269,11 @@ def fit(model: nn.Module, train_data, val_data=None, *, config: Config | None = 
     val = as_tensor_data(val_data, "val_data") if val_data is not None else None
     classes = classes or dataset_classes(train)
     if classes is None and cfg.loss in ("cross_entropy", "nll"):
-        classes = [str(i) for i in range(int(dataset_labels(train).max()) + 1)]
+        labels = dataset_labels(train)
+        if labels.is_floating_point():
+            raise UserError(f"loss={cfg.loss} needs integer class labels, but the targets are {labels.dtype} "
+                            "(a regression): use loss=mse or loss=l1")
+        classes = [str(i) for i in range(int(labels.max()) + 1)]
     elif classes is None and cfg.loss in ("bce", "bce_logits"):
         classes = ["0", "1"]
     with StopFlag() as stop:

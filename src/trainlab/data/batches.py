@@ -115,3 +115,10 @@ class TensorBatches(SeededEpochs):
     def example(self, n: int = 8) -> torch.Tensor:
         """The first n training inputs as the model sees them (no augmentation, no RNG drawn)."""
         return self.transform(self.x[:n])
+
+    def sample(self, n: int, augmented: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x, y) of the first n samples; augmented with the batch augmentation's own seeded draws."""
+        x = self.x[:n]
+        if augmented and self.augment is not None:
+            x = self.augment(x, epoch=0, batch=0)
+        return self.transform(x), self.y[:n]

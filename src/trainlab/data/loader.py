@@ -65,9 +65,10 @@ class LoaderBatches(SeededEpochs):
         super().__init__(len(source), batch_size, shuffle, seed, drop_last)
         self.source, self.device, self.seed = source, device, seed
         self.eval_samples = SeededSamples(source, eval_pipeline)
+        self.train_samples = SeededSamples(source, pipeline)
         self.order, self.first_sample, self.epoch_index = torch.arange(len(source)), 0, 0
         workers = min(2, os.cpu_count() or 1) if workers < 0 else workers
-        self.loader = DataLoader(SeededSamples(source, pipeline), batch_size=batch_size, sampler=_EpochKeys(self),
+        self.loader = DataLoader(self.train_samples, batch_size=batch_size, sampler=_EpochKeys(self),
                                  drop_last=drop_last, num_workers=workers, persistent_workers=workers > 0,
                                  pin_memory=device.type == "cuda")
 
@@ -81,5 +82,11 @@ class LoaderBatches(SeededEpochs):
 
     def example(self, n: int = 8) -> torch.Tensor:
         """The first n inputs through the evaluation pipeline (no random transform, no RNG drawn)."""
-        items = [self.eval_samples[(0, i)][0] for i in range(min(n, len(self.source)))]
-        return torch.stack([torch.as_tensor(x) for x in items]).to(self.device)
+        return self.sample(n)[0]
+
+    def sample(self, n: int, augmented: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x, y) of the first n samples, through the training pipeline if augmented (its RNG is forked)."""
+        samples = self.train_samples if augmented else self.eval_samples
+        items = [samples[(0, i)] for i in range(min(n, len(self.source)))]
+        x = torch.stack([torch.as_tensor(x) for x, _ in items]).to(self.device)
+        return x, torch.as_tensor([y for _, y in items]).to(self.device)

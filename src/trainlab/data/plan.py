@@ -9,24 +9,23 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.transforms.v2 import functional as TF
 
 from . import TensorData
 from .batches import Normalize, TensorBatches
 from .loader import LoaderBatches
-from .transforms import (DECODE, RANDOM, BatchAugment, Spec, batchable, decode_size, eval_version, normalize_args,
-                         parse_all, per_sample_pipeline)
+from .transforms import (RANDOM, BatchAugment, Spec, batchable, build_one, decode_size, eval_version,
+                         normalize_args, parse_all, per_sample_pipeline)
 
 
 def resize_tensors(data: TensorData | None, specs: list[Spec]) -> TensorData | None:
-    """Apply leading Resize/CenterCrop once to a whole uint8 (N, C, H, W) tensor."""
-    if data is None or not specs:
+    """Apply deterministic transforms (Resize, CenterCrop, Grayscale, ...) once to a whole uint8
+    (N, C, H, W) tensor; torchvision's v2 transforms take a batch of images as one tensor."""
+    steps = [s for s in specs if s.name not in ("ToTensor", "ToImage", "Normalize")]
+    if data is None or not steps:
         return data
     x = data.x
-    for s in specs:
-        kw = dict(s.kwargs)
-        size = s.args[0] if s.args else kw.get("size")
-        x = TF.resize(x, size, antialias=True) if s.name == "Resize" else TF.center_crop(x, size)
+    for s in steps:
+        x = build_one(s)(x)
     return TensorData(x.contiguous(), data.y)
 
 
@@ -60,7 +59,7 @@ def plan_batches(train, val, *, transforms: list[str], mean: list[float], std: l
         return loader, val_loader or None
     decode, rest = decode_size(specs)
     train = resize_tensors(train, decode)
-    val = resize_tensors(val, [s for s in eval_specs if s.name in DECODE])  # deterministic: apply them all once
+    val = resize_tensors(val, eval_specs)  # all deterministic: applied once, exactly as predict/eval do
     mean, std = normalize_args(rest, mean, std)
     image = train.x.dtype == torch.uint8
     nhwc = channels_last and image and train.x.dim() == 4 and uses_conv(model)

@@ -143,33 +143,36 @@ def cifar10_jpg(root: Path, image_size: int = 0, cache: bool = True, max_residen
                          max_resident_mb=max_resident_mb)
 
 
-def table_dataset(path: Path, *, target: str, val_fraction: float, seed: int, task: str, cache: bool) -> Splits:
-    """A CSV table parsed, split and preprocessed once; later runs load the cached tensors and spec."""
+def table_dataset(path: Path, *, target: str, val_fraction: float, seed: int, task: str, cache: bool,
+                  spec: dict | None = None) -> Splits:
+    """A CSV table parsed, split and preprocessed once; later runs load the cached tensors and spec.
+    With `spec` (a checkpoint's fitted preprocessing) nothing is fitted: both splits use it."""
     from .cache import cached
     from .table import table_splits
 
     if not path.is_file():
         raise UserError(f"missing data file: {path}")
-    settings = {"target": target, "val_fraction": val_fraction, "seed": seed, "task": task}
+    settings = {"target": target, "val_fraction": val_fraction, "seed": seed, "task": task, "spec": spec}
     return cached("table", [path], settings, lambda: table_splits(path, target=target, val_fraction=val_fraction,
-                                                                 seed=seed, task=task), cache)
+                                                                 seed=seed, task=task, spec=spec), cache)
 
 
 @register_dataset("table")
 def table(data_path: str = "", target: str = "", val_fraction: float = 0.2, seed: int = 0, task: str = "auto",
-          cache: bool = True, **_) -> Splits:
+          cache: bool = True, table_spec: dict | None = None, **_) -> Splits:
     """A CSV table (header or not, .csv or .csv.gz): data_path=FILE target=COLUMN (default: the last)."""
     if not data_path:
         raise UserError("dataset=table needs data_path=FILE.csv (and target=COLUMN, default the last column)")
     return table_dataset(Path(data_path).expanduser(), target=target, val_fraction=val_fraction, seed=seed,
-                         task=task, cache=cache)
+                         task=task, cache=cache, spec=table_spec)
 
 
 @register_dataset("diabetes")
-def diabetes(root: Path, val_fraction: float = 0.2, seed: int = 0, cache: bool = True, **_) -> Splits:
+def diabetes(root: Path, val_fraction: float = 0.2, seed: int = 0, cache: bool = True, table_spec: dict | None = None,
+             **_) -> Splits:
     """Notes 003 diabetes table: 759 rows, 8 features, 0/1 label (<data_dir>/diabetes.csv.gz)."""
     return table_dataset(root / "diabetes.csv.gz", target="", val_fraction=val_fraction, seed=seed,
-                         task="classification", cache=cache)
+                         task="classification", cache=cache, spec=table_spec)
 
 
 @register_dataset("linear-xy")

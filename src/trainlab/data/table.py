@@ -354,9 +354,10 @@ def _provisional_labels(name: str, cells: list[str], task: str) -> torch.Tensor:
 
 
 def table_splits(path: Path, *, target: str = "", val_fraction: float = 0.2, seed: int = 0,
-                 task: str = "auto", header: str = "auto") -> Splits:
+                 task: str = "auto", header: str = "auto", spec: dict | None = None) -> Splits:
     """Read, split (stratified for classification, seeded random for regression), fit on the train
-    rows only and transform both splits. The spec is in info["table"], with a one-line summary."""
+    rows only and transform both splits. The spec is in info["table"], with a one-line summary.
+    A given `spec` (a trained run's) is used as it is: evaluation sees the training preprocessing."""
     path = Path(path)
     columns, rows, lines = _read(path, header)
     where = _locator(lines)
@@ -371,7 +372,7 @@ def table_splits(path: Path, *, target: str = "", val_fraction: float = 0.2, see
         if not len(train) or not len(held):
             raise UserError(f"{len(rows)} rows are too few to split with val_fraction={val_fraction}")
         parts = [([rows[i] for i in idx], _locator([lines[i] for i in idx])) for idx in (train, held)]
-        spec = _fit(columns, parts[0][0], name, task, kinds, parts[0][1])
+        spec = _fit(columns, parts[0][0], name, task, kinds, parts[0][1]) if spec is None else dict(spec)
         (x_tr, y_tr), (x_te, y_te) = (_transform(spec, columns, r, True, w) for r, w in parts)
     except UserError as e:
         raise UserError(f"{path}: {e}") from None
