@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 import trainlab
-from trainlab import api, checkpoint
+from trainlab import checkpoint
 from trainlab.config import from_dict
 from trainlab.data import TensorData, build_dataset
 

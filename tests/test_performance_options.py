@@ -1,7 +1,6 @@
 """The speed levers: bf16/fp16 autocast (with CPU capability detection) and the cifar10-fast recipe."""
 import pytest
 import torch
-from torch import nn
 
 import trainlab
 from trainlab import api

@@ -1,6 +1,5 @@
 """Dataset sources on real data: CIFAR-10 (official layout), folders, Fashion-MNIST, downloads, cache."""
 import gzip
-import io
 import pickle
 import struct
 import tarfile

@@ -19,8 +19,7 @@ from torch import nn
 from .data import TensorData
 from .data.batches import TensorBatches
 from .errors import UserError
-from .optim import Criterion, build_optimizer, build_scheduler
-from .runs import Run, unique_dir
+from .optim import Criterion
 
 
 @dataclass
