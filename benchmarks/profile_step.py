@@ -17,9 +17,8 @@ from torch.profiler import ProfilerActivity, profile, record_function
 
 from trainlab.api import load_data, model_for
 from trainlab.config import make_config
-from trainlab.data.plan import plan_batches
-from trainlab.engine import amp_dtype, autocast
-from trainlab.optim import Criterion, build_optimizer
+from trainlab.optim import build_optimizer
+from trainlab.runtime import build
 
 ROOT = Path(__file__).resolve().parent.parent
 PHASES = ("data", "forward", "backward", "optimizer", "sync")
@@ -28,14 +27,10 @@ PHASES = ("data", "forward", "backward", "optimizer", "sync")
 def profile_recipe(recipe: str, steps: int) -> dict:
     cfg = make_config(recipe)
     splits = load_data(cfg)
-    model = model_for(cfg, splits.classes, splits.input_shape)
-    device = torch.device("cpu")
-    batches, _ = plan_batches(splits.train, None, transforms=cfg.transforms, mean=cfg.mean, std=cfg.std,
-                              batch_size=cfg.batch_size, eval_batch_size=cfg.eval_batch_size, seed=0,
-                              drop_last=cfg.drop_last, channels_last=cfg.channels_last, workers=0, model=model,
-                              device=device)
-    criterion, opt = Criterion(cfg.loss), build_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.momentum)
-    ctx, amp = autocast(device, amp_dtype(cfg.amp, device)), amp_dtype(cfg.amp, device)
+    rt = build(cfg, model_for(cfg, splits.classes, splits.input_shape), splits.train)
+    model, criterion, ctx, amp = rt.model, rt.criterion, rt.autocast, rt.amp
+    batches, _ = rt.batches(splits.train)
+    opt = build_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.momentum)
     it = iter(batches.epoch())
     for _ in range(5):  # warm-up outside the profile
         x, y = next(it)
@@ -48,7 +43,7 @@ def profile_recipe(recipe: str, steps: int) -> dict:
             with record_function("forward"), ctx:
                 out = model(x)
             with record_function("backward"):
-                loss = criterion(out.float() if amp else out, y)
+                loss = criterion(out.float(), y)
                 loss.backward()
             with record_function("optimizer"):
                 opt.step()

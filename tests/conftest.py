@@ -37,3 +37,27 @@ def blobs():
     y = torch.arange(3).repeat(100)
     x = centers[y] + 0.5 * torch.randn(len(y), 2, generator=g)
     return (x[:240], y[:240]), (x[240:], y[240:])
+
+
+# Run options that keep a test run small: no TensorBoard events, no end-of-run plots.
+QUIET = dict(tensorboard=False, plots=False)
+
+
+@pytest.fixture
+def quiet(runs) -> dict:
+    """Config overrides for a quiet, small test run writing under the test's own runs folder."""
+    return dict(QUIET, out_dir=str(runs))
+
+
+def weights(run_dir: Path, which: str = "last") -> dict:
+    """A run's checkpointed model state_dict."""
+    from trainlab import checkpoint
+
+    return checkpoint.load(Path(run_dir) / "checkpoints" / f"{which}.pt")["model"]
+
+
+def assert_bitwise_equal(a: dict, b: dict) -> None:
+    """Two state_dicts with the same keys and bitwise-equal tensors."""
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k

@@ -102,3 +102,23 @@ def test_ctrl_c_checkpoints_and_exits_130(tmp_path):
     assert "interrupted at step" in err and "resume with: trainlab train --resume" in err
     state = checkpoint.load(tmp_path / "mnist-mlp" / "checkpoints" / "last.pt")
     assert state["step"] >= 79
+
+
+@pytest.mark.parametrize("args,message", [
+    (["loss=bce", "epochs=1"], "loss 'bce' does not fit the model's output shape (10,)"),
+    (["threads=-1"], "bad value -1 for 'threads': must be 0 or more"),
+    (["label_smoothing=2"], "must be in [0, 1)"),
+    (["betas=[0.9]", "optimizer=adam"], "two numbers in [0, 1)"),
+    (["image_size=-3"], "must be 0 or more"),
+    (['transforms=["RandomCrop(32, padding=4)"]', "epochs=1"], "does not accept inputs of shape (1, 32, 32)"),
+])
+def test_more_user_errors_are_one_line(args, message, tmp_path, capsys):
+    assert main(["train", *args, f"out_dir={tmp_path}", "tensorboard=false"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_summary_of_cifar10_fast(capsys):
+    assert main(["summary", "cifar10-fast"]) == 0
+    out = capsys.readouterr().out
+    assert "(1, 256, 4, 4)" in out and "(1, 10)" in out

@@ -1,3 +1,4 @@
+import os
 import pytest
 
 from trainlab.config import Config, convert, load_recipe, make_config, parse_overrides, recipe_names
@@ -54,3 +55,9 @@ def test_every_builtin_recipe_is_valid():
 def test_override_needs_equals():
     with pytest.raises(UserError, match="expected key=value"):
         parse_overrides(["lr"])
+
+
+def test_a_folder_named_like_a_recipe_does_not_shadow_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("mnist-mlp")
+    assert make_config("mnist-mlp").model == "mnist-mlp"

@@ -5,18 +5,9 @@ import torch
 from torch import nn
 
 import trainlab
+from conftest import assert_bitwise_equal, weights
 from trainlab import api, checkpoint
 from trainlab.errors import Diverged, Interrupted
-
-
-def weights(run_dir, which="last"):
-    return checkpoint.load(run_dir / "checkpoints" / f"{which}.pt")["model"]
-
-
-def assert_bitwise_equal(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
 
 
 def test_mnist_resume_after_max_steps_is_bitwise_exact(runs):
@@ -146,7 +137,7 @@ def test_step_schedulers_reach_their_end(blobs, runs, scheduler):
     r = trainlab.fit(model, *blobs, epochs=2, lr=0.1, optimizer="sgd", momentum=0.9, nesterov=True,
                      scheduler=scheduler, batch_size=16, out_dir=str(runs), tensorboard=False)
     state = checkpoint.load(r.run_dir / "checkpoints" / "last.pt")
-    assert state["scheduler"]["last_epoch"] == 30  # 2 epochs x 15 steps
+    assert state["scheduler"]["scheduler"]["last_epoch"] == 30  # 2 epochs x 15 steps
     halfway = r.history[0]["lr"]  # the lr in effect at the end of epoch 1, half way through
     assert halfway == pytest.approx(0.05) if scheduler == "cosine" else 0.004 < halfway < 0.1
 
@@ -177,3 +168,127 @@ def test_run_folder_contents(blobs, runs):
     assert {"python", "numpy", "torch"} <= state["rng"].keys() and "generator" in state["loader"]
     again = trainlab.fit(nn.Linear(2, 3), *blobs, epochs=1, out_dir=str(runs), name="demo", tensorboard=False)
     assert again.run_dir.name == "demo-2"
+
+
+def test_max_steps_counts_from_the_resumed_step(blobs, runs, quiet):
+    common = dict(epochs=4, batch_size=16, name="r", **quiet)
+    trainlab.fit(nn.Linear(2, 3), *blobs, max_steps=5, **common)
+    last = runs / "r" / "checkpoints" / "last.pt"
+    cfg = trainlab.config.from_dict({**checkpoint.load(last)["config"], "max_steps": 2})
+    trainlab.fit(nn.Linear(2, 3), *blobs, config=cfg, resume=last)
+    assert checkpoint.load(last)["step"] == 7
+
+
+class Killed(BaseException):
+    """Stands in for kill -9: nothing after the raise point runs (no except/cleanup in the trainer)."""
+
+
+def kill_after(monkeypatch, target, name, when):
+    """Make `target.name` raise Killed right after a call for which `when(*args)` is true."""
+    real = getattr(target, name)
+
+    def wrapped(*args, **kwargs):
+        out = real(*args, **kwargs)
+        if when(*args, **kwargs):
+            raise Killed
+        return out
+
+    monkeypatch.setattr(target, name, wrapped)
+
+
+def metrics_rows(run_dir):
+    """metrics.csv without the wall-time column."""
+    from trainlab.runs import read_metrics
+
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in read_metrics(run_dir)]
+
+
+@pytest.mark.parametrize("phase", ["after best.pt", "after last.pt", "after the metrics row", "during plots"])
+def test_a_kill_at_any_phase_resumes_to_the_uninterrupted_run(blobs, runs, quiet, monkeypatch, phase):
+    from trainlab.runs import Run
+    from trainlab.trainer import Trainer
+
+    (x, _), (xv, _) = blobs
+    data = (x, x @ torch.tensor([3.0, -1.0])), (xv, xv @ torch.tensor([3.0, -1.0]))  # val loss falls every epoch
+    opts = dict(quiet, epochs=3, batch_size=16, lr=0.01, loss="mse", seed=1, plots=True)
+    torch.manual_seed(0)
+    full = trainlab.fit(nn.Linear(2, 1), *data, name="full", **opts)
+    with monkeypatch.context() as m:
+        if phase == "after best.pt":
+            kill_after(m, checkpoint, "save", lambda state, path: path.name == "best.pt" and state["epoch"] == 2)
+        elif phase == "after last.pt":
+            kill_after(m, checkpoint, "save", lambda state, path: path.name == "last.pt" and state["epoch"] == 2)
+        elif phase == "after the metrics row":
+            kill_after(m, Run, "log_metrics", lambda run, row: row["epoch"] == 2)
+        else:
+            kill_after(m, Trainer, "plots", lambda trainer: True)
+        torch.manual_seed(0)
+        with pytest.raises(Killed):
+            trainlab.fit(nn.Linear(2, 1), *data, name="cut", **opts)
+    last = runs / "cut" / "checkpoints" / "last.pt"
+    cfg = trainlab.config.from_dict(checkpoint.load(last)["config"])
+    trainlab.fit(nn.Linear(2, 1), *data, config=cfg, resume=last)
+    for which in ("last", "best"):
+        assert_bitwise_equal(weights(full.run_dir, which), weights(runs / "cut", which))
+    assert metrics_rows(full.run_dir) == metrics_rows(runs / "cut")
+
+
+def test_resume_refuses_to_change_what_the_checkpoint_holds(runs, quiet):
+    run = api.train("mnist-cnn", max_steps=3, name="cnn", **quiet).run_dir
+    before = (run / "config.yaml").read_text()
+    with pytest.raises(trainlab.UserError, match=r"'model' cannot change when resuming \(the run has model='mnist-cnn'\)"):
+        api.resume(str(run), model="mnist-mlp")
+    assert (run / "config.yaml").read_text() == before
+    with pytest.raises(trainlab.UserError, match=r"the checkpoint does not fit model"):
+        trainlab.fit(nn.Linear(784, 10), (torch.zeros(8, 784), torch.zeros(8, dtype=torch.int64)),
+                     classes=[str(i) for i in range(10)], config=trainlab.config.from_dict(checkpoint.load(run / "checkpoints/last.pt")["config"]),
+                     resume=run / "checkpoints/last.pt")
+
+
+def test_stops_say_how_to_resume_and_a_finished_run_how_to_extend(blobs, runs, quiet, capsys):
+    trainlab.fit(nn.Linear(2, 3), *blobs, epochs=1, max_steps=4, name="m", **quiet)
+    out = capsys.readouterr().out
+    assert "stopped at max_steps=4 (step 4); checkpoint" in out
+    assert f"resume with: trainlab train --resume {runs / 'm'}" in out
+    last = runs / "m" / "checkpoints" / "last.pt"
+    cfg = trainlab.config.from_dict({**checkpoint.load(last)["config"], "max_steps": 0})
+    trainlab.fit(nn.Linear(2, 3), *blobs, config=cfg, resume=last)
+    before = (runs / "m" / "metrics.csv").read_text()
+    capsys.readouterr()
+    trainlab.fit(nn.Linear(2, 3), *blobs, config=cfg, resume=last)
+    out = capsys.readouterr().out
+    assert f"run {runs / 'm'} is already complete (1/1 epochs)" in out and "epochs=N" in out
+    assert (runs / "m" / "metrics.csv").read_text() == before
+
+
+def test_nan_before_any_checkpoint_removes_the_new_run_folder(blobs, runs, quiet):
+    with pytest.raises(Diverged, match=r"stopped before any checkpoint was written; removed .*nan0"):
+        trainlab.fit(NaNAfter(2), *blobs, epochs=2, batch_size=16, name="nan0", log_every=1, **quiet)
+    assert not (runs / "nan0").exists()
+
+
+def test_early_stopping_ends_the_run_and_resume_knows(blobs, runs, quiet, capsys):
+    """Accuracy on separable blobs stops improving quickly: patience ends the run and records it."""
+    r = trainlab.fit(nn.Linear(2, 3), *blobs, epochs=50, lr=0.5, patience=2, min_delta=0.01, name="es", **quiet)
+    out = capsys.readouterr().out
+    assert "early stopping at epoch" in out and len(r.history) < 50
+    state = checkpoint.load(runs / "es" / "checkpoints" / "last.pt")
+    assert state["progress"]["early_stopped"] and state["epoch"] == len(r.history)
+    cfg = trainlab.config.from_dict(state["config"])
+    trainlab.fit(nn.Linear(2, 3), *blobs, config=cfg, resume=runs / "es" / "checkpoints" / "last.pt")
+    assert "early stopping ended it" in capsys.readouterr().out
+
+
+def test_step_checkpoints_resume_exactly_and_keep_the_newest(blobs, runs, quiet):
+    opts = dict(quiet, epochs=2, batch_size=16, lr=0.1, save_every_steps=4, keep_last=3)
+    torch.manual_seed(0)
+    full = trainlab.fit(nn.Linear(2, 3), *blobs, name="full", **opts)
+    steps = sorted(p.name for p in (full.run_dir / "checkpoints").glob("step-*.pt"))
+    assert steps == ["step-0000024.pt", "step-0000028.pt", "step-0000030.pt"]  # 2 x 15 steps, every 4 + epochs
+    mid = full.run_dir / "checkpoints" / "step-0000024.pt"  # mid-epoch 2
+    assert checkpoint.load(mid)["loader"]["position"] == 9
+    expected = weights(full.run_dir)
+    cfg = trainlab.config.from_dict(checkpoint.load(mid)["config"])
+    torch.manual_seed(5)  # a different fresh model: everything comes from the step checkpoint
+    again = trainlab.fit(nn.Linear(2, 3), *blobs, config=cfg, resume=mid)
+    assert_bitwise_equal(expected, again.model.state_dict())

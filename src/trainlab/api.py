@@ -12,12 +12,11 @@ import torch
 from . import checkpoint as ckpt
 from .config import Config, from_dict, make_config, replace
 from .data import Splits, build_dataset
-from .data.plan import eval_batches
-from .engine import evaluate, pick_device, seed_everything
 from .errors import UserError
 from .models import build_model
-from .optim import Criterion
-from .trainer import FitResult, check_model_accepts, fit
+from .results import FitResult
+from .runtime import Runtime, build, check_model_accepts, first_line, seed_everything
+from .trainer import fit
 
 
 def load_data(cfg: Config, table_spec: dict | None = None) -> Splits:
@@ -74,42 +73,54 @@ def train(recipe: str = "mnist-cnn", **overrides) -> FitResult:
     return train_config(make_config(recipe, overrides))
 
 
+# Keys a resume may change: how long and where to run, what to log. Anything else (model, data,
+# loss, optimizer, batch size, ...) would make the run's record disagree with its checkpoint.
+RESUMABLE = {"epochs", "max_steps", "log_every", "save_every", "tensorboard", "plots", "device", "threads",
+             "workers", "data_dir", "eval_batch_size", "mirror", "download", "cache", "amp", "deterministic",
+             "quiet", "patience", "min_delta", "save_every_steps", "keep_last"}
+
+
 def resume(run: str, **overrides) -> FitResult:
     """Continue a run from its last checkpoint; max_steps is reset unless given again."""
     path = ckpt.resolve(run, which="last")
-    values = dict(ckpt.load(path)["config"])
-    values["max_steps"] = 0
-    values.update(overrides)
-    return train_config(from_dict(values), resume=path)
+    values = {**ckpt.load(path)["config"], "max_steps": 0}
+    before, after = from_dict(values), from_dict({**values, **overrides})
+    for key in overrides:
+        if key not in RESUMABLE and getattr(before, key) != getattr(after, key):
+            raise UserError(f"'{key}' cannot change when resuming (the run has {key}={getattr(before, key)!r}); "
+                            f"start a new run instead, e.g. trainlab train {before.recipe} {key}=...")
+    return train_config(after, resume=path)
 
 
 def load_checkpoint_model(state: dict, cfg: Config, path: Path) -> torch.nn.Module:
+    """The run's model with the checkpoint's weights, on the CPU."""
     model = model_for(cfg, state.get("classes") or [], tuple(state.get("input_shape") or ()))
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as e:
-        raise UserError(f"{path}: the weights do not match model '{cfg.model}': {str(e).splitlines()[0]}") from None
+        raise UserError(f"{path}: the weights do not match model '{cfg.model}': {first_line(e)}") from e
     return model
 
 
-def evaluate_checkpoint(run: str, best: bool = False, **overrides) -> tuple[dict, torch.nn.Module, object, Config]:
-    """(result, model, test batches, config) for a checkpoint evaluated on its test split."""
+def open_run(run: str, best: bool = False, **overrides) -> tuple[Path, dict, Config]:
+    """(checkpoint path, its state on the CPU, its config with `overrides`) for a run or checkpoint."""
     path = ckpt.resolve(run, which="best" if best else "last")
     state = ckpt.load(path)
-    cfg = from_dict({**state["config"], **overrides})
+    return path, state, from_dict({**state["config"], **overrides})
+
+
+def evaluate_checkpoint(run: str, best: bool = False, **overrides) -> tuple[dict, Runtime, object, Config]:
+    """(result, runtime, test batches, config) for a checkpoint evaluated on its test split, with the
+    runtime training used (device, precision, memory format, criterion with label smoothing)."""
+    path, state, cfg = open_run(run, best, **overrides)
     splits = load_data(cfg, table_spec=(state.get("info") or {}).get("table"))  # the run's own preprocessing
-    model = load_checkpoint_model(state, cfg, path)
-    device = pick_device(cfg.device)
-    model.to(device)
-    batches, _ = eval_batches(splits.test, transforms=cfg.transforms, mean=cfg.mean, std=cfg.std,
-                              eval_batch_size=cfg.eval_batch_size, channels_last=cfg.channels_last,
-                              workers=cfg.workers, model=model, device=device)
-    criterion = Criterion(cfg.loss, cfg.reduction)
-    check_model_accepts(model, [batches.sample(2)], criterion, splits.classes)
-    result = evaluate(model, batches, criterion, len(splits.classes))
+    rt = build(cfg, load_checkpoint_model(state, cfg, path), splits.test)
+    batches = rt.eval_batches(splits.test)
+    check_model_accepts(rt, [batches.sample(2)], splits.classes)
+    result = rt.evaluate(batches, len(splits.classes))
     result.update(checkpoint=str(path), epoch=state["epoch"], step=state["step"], dataset=cfg.dataset,
                   classes=splits.classes)
-    return result, model, batches, cfg
+    return result, rt, batches, cfg
 
 
 def evaluate_run(run: str, best: bool = False, **overrides) -> dict:
@@ -120,18 +131,12 @@ def evaluate_run(run: str, best: bool = False, **overrides) -> dict:
 @torch.no_grad()
 def report_run(run: str, best: bool = False, **overrides) -> tuple[dict, list[Path]]:
     """Evaluate a run's checkpoint and (re)write its plots/ folder; returns (result, plot paths)."""
-    from .data.transforms import normalize_args, parse_all
-    from .report import write_plots
+    from .report import prediction_sample, write_plots
 
-    result, model, batches, cfg = evaluate_checkpoint(run, best, **overrides)
-    criterion = Criterion(cfg.loss, cfg.reduction)
-    sample = None
-    if criterion.is_classification:
-        x, y = next(iter(batches.epoch()))
-        sample = (x[:16].float().cpu(), y[:16].cpu(), criterion.predict(model(x[:16])).cpu())
-    mean, std = normalize_args(parse_all(cfg.transforms), cfg.mean, cfg.std)
+    result, rt, batches, cfg = evaluate_checkpoint(run, best, **overrides)
+    sample = prediction_sample(rt, batches)
     ckpt_path = Path(result["checkpoint"])
-    # plots/ of the run folder, or <name>-plots/ beside a checkpoint file kept elsewhere
+    # plots/ of the run folder, or <name>-report/ beside a checkpoint file kept elsewhere
     in_run = ckpt_path.parent.name == "checkpoints" and (ckpt_path.parent.parent / "config.yaml").exists()
     out = ckpt_path.parent.parent if in_run else ckpt_path.with_name(f"{ckpt_path.stem}-report")
-    return result, write_plots(out, result, result["classes"], sample, mean, std)
+    return result, write_plots(out, result, result["classes"], sample, *rt.normalization())

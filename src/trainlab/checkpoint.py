@@ -34,9 +34,14 @@ def set_rng_state(state: dict) -> None:
     random.setstate((version, tuple(internal), gauss))
     n = state["numpy"]
     np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
-    torch.set_rng_state(state["torch"])
+    torch.set_rng_state(as_byte_state(state["torch"]))
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([as_byte_state(s) for s in state["cuda"]])
+
+
+def as_byte_state(t: torch.Tensor) -> torch.Tensor:
+    """An RNG state as torch's setters require it, a CPU ByteTensor, wherever it was mapped to."""
+    return t.detach().to("cpu", torch.uint8).contiguous()
 
 
 def save(state: dict, path: Path) -> None:
@@ -57,6 +62,24 @@ def save(state: dict, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def keep_copy(path: Path, copy: Path, keep: int) -> None:
+    """Keep `path` also as `copy` (a hard link: no second write) and delete all but the newest
+    `keep` files named like `copy` (step-NNNNNNN.pt sort by step)."""
+    tmp = copy.with_name(f".{copy.name}.link")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(path, tmp)
+    except OSError:  # a file system without hard links
+        import shutil
+
+        shutil.copyfile(path, tmp)
+    os.replace(tmp, copy)
+    stem = copy.stem.split("-")[0]
+    kept = sorted(path.parent.glob(f"{stem}-*.pt"))
+    for old in kept[:-keep]:
+        old.unlink(missing_ok=True)
 
 
 def resolve(run_or_checkpoint: str, out_dir: str = "runs", which: str = "last") -> Path:

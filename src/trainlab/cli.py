@@ -19,6 +19,7 @@ EPILOG = """examples:
   trainlab report runs/mnist-cnn                 plots/ and the per-epoch table
   trainlab predict runs/mnist-cnn digit.png photos/ --top-k 2
   trainlab summary cifar10-quick
+  trainlab lr-find mnist-cnn                     suggest a learning rate, plot lr_find.png
   trainlab data stats cifar10
   trainlab train image-folder data_path=DIR      your own images: DIR/<label>/*.jpg
   trainlab train table data_path=FILE.csv target=COLUMN"""
@@ -48,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p = sub.add_parser("summary", help="layer output shapes and parameter counts of a model or recipe")
     p.add_argument("name", metavar="MODEL_OR_RECIPE")
+    p = sub.add_parser("lr-find", help="sweep the learning rate on a recipe and suggest one (writes lr_find.png)")
+    p.add_argument("args", nargs="*", metavar="RECIPE_OR_KEY=VALUE")
+    p.add_argument("--steps", type=int, default=200, help="optimizer steps of the sweep (default 200)")
+    p.add_argument("--start-lr", type=float, default=1e-7)
+    p.add_argument("--end-lr", type=float, default=10.0)
+    p.add_argument("--out", default="lr_find.png", help="the plot's path (default ./lr_find.png)")
     p = sub.add_parser("example", help="run a demonstration of the notes (no NAME lists them)")
     p.add_argument("name", nargs="?", metavar="NAME")
     p.add_argument("--out", metavar="DIR", help="folder for its plots and files (default: runs/examples/NAME)")
@@ -61,15 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_ls(args) -> int:
     from .config import load_recipe, recipe_names
     from .data import DATASET_DOCS, dataset_names
-    from .models import MODELS
+    from .registry import load_builtin_models
 
     print("recipes:")
     for name in recipe_names():
         r = load_recipe(name)
         print(f"  {name:<22} model={r.get('model', '-')} dataset={r.get('dataset', '-')}")
     print("models:")
-    for name in sorted(MODELS):
-        print(f"  {name:<22} {MODELS[name].doc}")
+    models = load_builtin_models()
+    for name in sorted(models):
+        print(f"  {name:<22} {models[name].doc}")
     print("datasets:")
     for name in dataset_names():
         print(f"  {name:<22} {DATASET_DOCS[name]}")
@@ -137,13 +145,29 @@ def cmd_predict(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_lr_find(args) -> int:
+    from .config import make_config, parse_overrides
+    from .lrfind import plot, sweep
+
+    words = list(args.args)
+    recipe = words.pop(0) if words and "=" not in words[0] else "mnist-cnn"
+    if args.steps < 3:
+        raise_user(f"--steps must be at least 3, got {args.steps}")
+    cfg = make_config(recipe, parse_overrides(words))
+    result = sweep(cfg, args.start_lr, args.end_lr, args.steps)
+    path = plot(result, args.out, f"lr-find: {cfg.recipe}")
+    print(f"swept lr {result.lrs[0]:.1e} .. {result.lrs[-1]:.1e} over {len(result.lrs)} steps")
+    print(f"suggested lr: {result.suggestion:.2e} (steepest fall of the smoothed loss); plot: {path}")
+    return 0
+
+
 def cmd_summary(args) -> int:
     from .config import load_recipe, recipe_names
-    from .models import MODELS, build_model, get_model_entry
+    from .registry import build_model, get_model_entry, load_builtin_models
     from .summary import format_summary
 
     name = args.name
-    if name not in MODELS and (name in recipe_names() or name.endswith((".yaml", ".yml"))):
+    if name not in load_builtin_models() and (name in recipe_names() or name.endswith((".yaml", ".yml"))):
         name = load_recipe(name).get("model", "mnist-cnn")
     entry = get_model_entry(name)
     print(format_summary(build_model(name), entry.input_shape, name))
@@ -186,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     handler = {"ls": cmd_ls, "train": cmd_train, "eval": cmd_eval, "summary": cmd_summary, "data": cmd_data, "predict": cmd_predict,
-               "report": cmd_report,
+               "report": cmd_report, "lr-find": cmd_lr_find,
                "example": cmd_example}[args.command]
     from .errors import Interrupted, UserError
 

@@ -61,8 +61,9 @@ class Config:
     max_lr: float = 0.0  # OneCycleLR peak; 0: use lr
     grad_accum: int = 1
     device: str = "auto"
-    threads: int = 0  # torch intra-op threads; 0: torch's default (one per core)
+    threads: int = 0  # torch intra-op threads on the CPU; 0: auto (free cores, fewer on a busy machine)
     channels_last: bool = True  # NHWC memory format for models with convolutions (faster on CPU and GPU)
+    deterministic: bool = False  # deterministic kernels (cuDNN, cuBLAS): bitwise-exact resume on a GPU
     amp: str = "none"  # autocast: bf16 (GPU, or a CPU with avx512_bf16/AMX), fp16 (GPU), auto = bf16 where fast
     seed: int = 0
     out_dir: str = "runs"
@@ -71,6 +72,14 @@ class Config:
     save_every: int = 1  # epochs between last.pt writes and printed epoch lines (the last epoch always)
     tensorboard: bool = True
     plots: bool = True  # plots/*.png at the end of the run
+    # training controls (Lightning/Keras/fastai users expect these)
+    patience: int = 0  # early stopping: epochs without a better validation metric (by > min_delta); 0: off
+    min_delta: float = 0.0  # early stopping: the smallest change that counts as better
+    clip_grad_norm: float = 0.0  # clip the gradients' total L2 norm to this before each step; 0: off
+    warmup_steps: int = 0  # linear learning-rate warm-up over this many optimizer steps, with any scheduler
+    lr_patience: int = 2  # scheduler=plateau: epochs without improvement before lr is multiplied by gamma
+    save_every_steps: int = 0  # also write last.pt every N optimizer steps (mid-epoch, resumable); 0: off
+    keep_last: int = 0  # keep the newest N checkpoints as checkpoints/step-NNNNNNN.pt; 0: only last/best
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -80,10 +89,11 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "amp": ("none", "bf16", "fp16", "auto"),
     "reduction": ("mean", "sum"),
     "optimizer": ("sgd", "adam", "adamw"),
-    "scheduler": ("none", "step", "multistep", "cosine", "onecycle"),
+    "scheduler": ("none", "step", "multistep", "plateau", "cosine", "onecycle"),
     "device": ("auto", "cpu", "cuda"),
 }
-NON_NEGATIVE = ("threads", "image_size", "max_steps", "lr", "momentum", "weight_decay", "max_lr", "seed")
+NON_NEGATIVE = ("threads", "image_size", "max_steps", "lr", "momentum", "weight_decay", "max_lr", "seed", "patience",
+                "min_delta", "clip_grad_norm", "warmup_steps", "lr_patience", "save_every_steps", "keep_last")
 POSITIVE = ("epochs", "batch_size", "eval_batch_size", "grad_accum", "log_every", "step_size", "save_every")
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 TYPES = typing.get_type_hints(Config)

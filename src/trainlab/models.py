@@ -1,4 +1,4 @@
-"""Every model of the study notes, in a registry.
+"""Every model of the study notes, registered by name (the registry itself is registry.py).
 
 Builders are plain functions registered with `@register_model(name, input_shape=...)`; they take
 plain arguments (`num_classes`, ...) and return an `nn.Module`. They import torch themselves, so
@@ -7,57 +7,14 @@ that listing the registry (`trainlab ls`) does not load it. `input_shape` is one
 """
 from __future__ import annotations
 
-import inspect
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
-from .errors import UserError
+from .registry import MODELS, ModelEntry, build_model, get_model_entry, register_model
 
-if TYPE_CHECKING:  # torch is imported by the builders, so that listing models stays fast
+if TYPE_CHECKING:
     from torch import nn
 
-
-@dataclass(frozen=True)
-class ModelEntry:
-    name: str
-    build: Callable[..., nn.Module]
-    input_shape: tuple[int, ...]
-    doc: str
-
-
-MODELS: dict[str, ModelEntry] = {}
-
-
-def register_model(name: str, input_shape: tuple[int, ...]):
-    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        MODELS[name] = ModelEntry(name, fn, tuple(input_shape), doc)
-        return fn
-
-    return wrap
-
-
-def get_model_entry(name: str) -> ModelEntry:
-    if name not in MODELS:
-        raise UserError(f"unknown model '{name}'; available: {', '.join(sorted(MODELS))}")
-    return MODELS[name]
-
-
-def build_model(name: str, num_classes: int | None = None, input_shape: tuple[int, ...] | None = None,
-                **options) -> nn.Module:
-    """Build a registered model. input_shape reaches builders that take it (data-sized models);
-    options (head=, weights=, freeze=) must be taken by the builder unless left at a false value."""
-    entry = get_model_entry(name)
-    params = inspect.signature(entry.build).parameters
-    kwargs = {} if num_classes is None else {"num_classes": num_classes}
-    if input_shape and "input_shape" in params:
-        kwargs["input_shape"] = tuple(input_shape)
-    for key, value in options.items():
-        if key in params:
-            kwargs[key] = value
-        elif value:
-            raise UserError(f"model '{name}' does not take '{key}' (only vgg16 and resnet18 take head, weights, freeze)")
-    return entry.build(**kwargs)
+__all__ = ["MODELS", "ModelEntry", "build_model", "get_model_entry", "register_model"]
 
 
 @register_model("mnist-cnn", input_shape=(1, 28, 28))
@@ -165,5 +122,3 @@ def table_mlp(num_classes: int = 1, input_shape: tuple[int, ...] = (8,), hidden:
     return nn.Sequential(nn.Linear(input_shape[0], hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
                          nn.Linear(hidden, num_classes))
 
-
-from . import transfer  # noqa: E402,F401  (registers vgg16 and resnet18 with a swapped head)

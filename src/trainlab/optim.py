@@ -1,6 +1,8 @@
 """Losses, optimizers and learning-rate schedulers of the notes, built from plain arguments."""
 from __future__ import annotations
 
+import collections
+
 import torch
 from torch import nn
 
@@ -77,8 +79,8 @@ def build_optimizer_plain(params, name, lr, momentum, nesterov, weight_decay, be
 
 def build_scheduler(optimizer: torch.optim.Optimizer, name: str, *, epochs: int, steps_per_epoch: int,
                     step_size: int = 5, gamma: float = 0.1, milestones: list[int] | None = None,
-                    max_lr: float = 0.0) -> tuple[object | None, bool]:
-    """(scheduler, steps_per_batch). StepLR and MultiStepLR count epochs, as in the notes;
+                    max_lr: float = 0.0, lr_patience: int = 2, mode: str = "max") -> tuple[object | None, bool]:
+    """(scheduler, steps_per_batch). StepLR, MultiStepLR and plateau count epochs, as in the notes;
     cosine and one-cycle count optimizer steps over the whole run."""
     sched = torch.optim.lr_scheduler
     total = max(1, epochs * steps_per_epoch)
@@ -90,9 +92,71 @@ def build_scheduler(optimizer: torch.optim.Optimizer, name: str, *, epochs: int,
         if not milestones:
             raise UserError("scheduler=multistep needs milestones, e.g. milestones=[10,15]")
         return sched.MultiStepLR(optimizer, milestones=list(milestones), gamma=gamma), False
+    if name == "plateau":  # gamma x lr after lr_patience epochs without a better validation metric
+        return sched.ReduceLROnPlateau(optimizer, mode=mode, factor=gamma, patience=lr_patience), False
     if name == "cosine":
         return sched.CosineAnnealingLR(optimizer, T_max=total), True
     if name == "onecycle":
         peak = max_lr or optimizer.param_groups[0]["lr"]
         return sched.OneCycleLR(optimizer, max_lr=peak, total_steps=total), True
-    raise UserError(f"unknown scheduler '{name}'; available: none, step, multistep, cosine, onecycle")
+    raise UserError(f"unknown scheduler '{name}'; available: none, step, multistep, plateau, cosine, onecycle")
+
+
+class Schedule:
+    """The learning rate over a run: a torch scheduler (stepped per optimizer step or per epoch)
+    times a linear warm-up over the first `warmup_steps` optimizer steps.
+
+    The warm-up factor is applied on top of whatever lr the scheduler set, and taken off again
+    before the scheduler steps, so it composes with every scheduler, including the ones that
+    read the current lr (StepLR, ReduceLROnPlateau) and the ones that compute it (OneCycleLR)."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, scheduler, per_step: bool, warmup_steps: int = 0):
+        self.optimizer, self.scheduler, self.per_step, self.warmup_steps = optimizer, scheduler, per_step, warmup_steps
+        self.base = [g["lr"] for g in optimizer.param_groups]  # the scheduler's lr, without warm-up
+        self.step_count = 0
+        self._apply()
+
+    def _apply(self) -> None:
+        factor = min(1.0, (self.step_count + 1) / (self.warmup_steps + 1)) if self.warmup_steps else 1.0
+        for group, lr in zip(self.optimizer.param_groups, self.base):
+            group["lr"] = lr * factor
+
+    def _step_scheduler(self, *args) -> None:
+        for group, lr in zip(self.optimizer.param_groups, self.base):
+            group["lr"] = lr  # the scheduler sees its own lr
+        self.scheduler.step(*args)
+        self.base = [g["lr"] for g in self.optimizer.param_groups]
+
+    def after_step(self) -> None:
+        """After each optimizer step."""
+        self.step_count += 1
+        if self.scheduler is not None and self.per_step:
+            self._step_scheduler()
+        self._apply()
+
+    def after_epoch(self, metric: float | None) -> None:
+        """After each epoch; `metric` (the validation score) drives ReduceLROnPlateau."""
+        if self.scheduler is None or self.per_step:
+            return
+        plateau = isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+        if plateau and metric is None:
+            return  # no validation data: nothing to reduce on
+        self._step_scheduler(*([metric] if plateau else []))
+        self._apply()
+
+    def state_dict(self) -> dict:
+        sched = self.scheduler.state_dict() if self.scheduler is not None else None
+        if sched and isinstance(sched.get("milestones"), collections.Counter):
+            sched["milestones"] = dict(sched["milestones"])  # Counter is not a weights_only type
+        return {"scheduler": sched, "base": list(self.base), "step_count": self.step_count}
+
+    def load_state_dict(self, state: dict) -> None:
+        sched = state.get("scheduler")
+        if self.scheduler is not None and sched:
+            sched = dict(sched)
+            if "milestones" in sched:
+                sched["milestones"] = collections.Counter(sched["milestones"])
+            self.scheduler.load_state_dict(sched)
+        self.base = list(state.get("base", self.base))
+        self.step_count = int(state.get("step_count", 0))
+        self._apply()

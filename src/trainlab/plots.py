@@ -241,7 +241,7 @@ def _captions(true: list[str], pred: list[str]) -> list[str]:
 
 def plot_predictions(images: "torch.Tensor", true: list[int], pred: list[int], classes: list[str], path: Path,
                      mean: list[float] | None = None, std: list[float] | None = None,
-                     max_images: int = 16) -> Path:
+                     max_images: int = 16, title: str = "") -> Path:
     """Grid of up to `max_images` images, 4 per row, captioned green when right and red when wrong.
 
     images: (N, C, H, W), uint8 0..255 or float normalised with mean/std; C is 1 (gray) or 3 (RGB).
@@ -271,4 +271,4 @@ def plot_predictions(images: "torch.Tensor", true: list[int], pred: list[int], c
         for spine in ax.spines.values():
             spine.set_edgecolor(RIGHT if ok else WRONG)
             spine.set_linewidth(2)
-    return _save(fig, path, title="")
+    return _save(fig, path, title=title)

@@ -12,11 +12,9 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint as ckpt
-from .config import from_dict
+from .data import TensorData
+from .data.images import EXTENSIONS, decode_image
 from .errors import UserError
-
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 
 
 @dataclass
@@ -39,7 +37,7 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
     out = []
     for item in map(Path, inputs):
         if item.is_dir():
-            found = sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+            found = sorted(p for p in item.rglob("*") if p.suffix.lower() in EXTENSIONS)
             if not found:
                 raise UserError(f"no images found in folder {item}")
             out += found
@@ -48,41 +46,24 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
     return out
 
 
-def load_image(path: Path, shape: tuple[int, ...]) -> torch.Tensor:
-    """An image file -> uint8 (C, H, W) of the trained shape: mode converted, resized, centre-cropped."""
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-    from torchvision.transforms.v2 import functional as F
-
-    channels, height, width = shape
-    try:
-        with Image.open(path) as img:
-            img = img.convert("L" if channels == 1 else "RGB")
-            img = F.center_crop(F.resize(img, min(height, width), antialias=True), [height, width])
-            array = np.asarray(img, dtype=np.uint8)
-    except FileNotFoundError:
-        raise UserError(f"file not found: {path}") from None
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise UserError(f"cannot read image {path}: {e}") from None
-    array = array[:, :, None] if array.ndim == 2 else array
-    return torch.from_numpy(array.copy()).permute(2, 0, 1)
-
-
 class Predictor:
     """A trained run ready to predict: `trainlab.load(run).predict(["cat.jpg", "rows.csv"])`."""
 
     def __init__(self, run_or_checkpoint: str | Path, best: bool = False, device: str = "auto"):
-        from .api import load_checkpoint_model
-        from .engine import pick_device
+        from .api import load_checkpoint_model, open_run
+        from .runtime import build
 
-        self.path = ckpt.resolve(str(run_or_checkpoint), which="best" if best else "last")
-        state = ckpt.load(self.path)
-        self.config = from_dict({**state["config"], "device": device})
+        self.path, state, self.config = open_run(str(run_or_checkpoint), best, device=device)
         self.classes = list(state.get("classes") or [])
         self.info = state.get("info") or {}
         self.data_shape = tuple(state.get("data_shape") or state.get("input_shape") or ())
-        self.device = pick_device(self.config.device)
-        self.model = load_checkpoint_model(state, self.config, self.path).to(self.device).eval()
+        model = load_checkpoint_model(state, self.config, self.path)
+        # the runtime evaluation used: device, precision, memory format (NHWC for image inputs)
+        image = len(self.data_shape) == 3
+        example = TensorData(torch.zeros(1, *self.data_shape, dtype=torch.uint8 if image else torch.float32),
+                             torch.zeros(1, dtype=torch.int64))
+        self.runtime = build(self.config, model, example)
+        self.model, self.device = self.runtime.model.eval(), self.runtime.device
 
     def predict(self, inputs: list, top_k: int = 3) -> list[Prediction]:
         """One Prediction per image file / folder image / CSV row / tensor, in input order;
@@ -98,7 +79,7 @@ class Predictor:
             for path in paths:
                 try:
                     if isinstance(path, torch.Tensor):
-                        images.append(path)
+                        images.append(path.cpu())  # inputs on any device; results on the CPU
                         names.append(f"tensor[{len(names)}]")
                     elif path.suffix.lower() in (".csv", ".gz"):
                         slots.append(self.predict_table(path, top_k))
@@ -107,7 +88,7 @@ class Predictor:
                         raise UserError(f"{path}: this run takes rows of {self.data_shape[0]} features (a CSV file), "
                                         "not images")
                     else:
-                        images.append(load_image(path, self.data_shape))
+                        images.append(decode_image(path, *self.data_shape))
                         names.append(str(path))
                     slots.append(len(images) - 1)
                 except UserError as e:
@@ -133,16 +114,10 @@ class Predictor:
                 raise UserError(f"{path}: rows have {x.shape[1]} values, the model takes {self.data_shape}")
         return self.outputs_to_predictions(self.forward(x), [f"{path}:row {i + 1}" for i in range(len(x))], top_k)
 
-    @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from .data import TensorData
-        from .data.plan import eval_batches
-
-        c = self.config
-        batches, _ = eval_batches(TensorData(x, torch.zeros(len(x), dtype=torch.int64)), transforms=c.transforms,
-                                  mean=c.mean, std=c.std, eval_batch_size=c.eval_batch_size,
-                                  channels_last=c.channels_last, workers=0, model=self.model, device=self.device)
-        return torch.cat([self.model(xb).float() for xb, _ in batches.epoch()]).cpu()
+        """Outputs (on the CPU) for inputs on any device: uint8 images or float feature rows."""
+        data = TensorData(x.cpu(), torch.zeros(len(x), dtype=torch.int64))
+        return self.runtime.outputs(self.runtime.eval_batches(data))
 
     def outputs_to_predictions(self, out: torch.Tensor, names: list[str], top_k: int) -> list[Prediction]:
         loss = self.config.loss

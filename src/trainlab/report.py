@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+PER_BUCKET = 2  # images kept per (class, right/wrong) while scanning for the prediction grid
+
 
 def format_eval(r: dict) -> str:
     lines = [f"checkpoint: {r['checkpoint']} (epoch {r['epoch']}, step {r['step']})",
@@ -59,6 +61,39 @@ def write_plots(run_dir: Path, evaluation: dict, classes: list[str], sample: tup
         paths.append(plot_per_class(evaluation["per_class"], classes, out / "per_class.png", title))
     if sample is not None and sample[0].dim() == 4:
         images, true, pred = sample
+        wrong = int((true != pred).sum())
+        note = f"test predictions: a sample across classes, {wrong} wrong and {len(true) - wrong} right"
         paths.append(plot_predictions(images, true.tolist(), pred.tolist(), classes, out / "predictions.png",
-                                      mean=mean or None, std=std or None))
+                                      mean=mean or None, std=std or None, title=note))
     return paths
+
+
+def prediction_sample(rt, batches, count: int = 16) -> tuple | None:
+    """(images, true, predicted) for the prediction grid: a stratified sample over the true classes,
+    alternating wrong and right answers where both exist, so a model that answers one class shows it.
+    None for regression. Images stay as the model saw them (normalised)."""
+    import torch
+
+    if not rt.criterion.is_classification:
+        return None
+    buckets: dict[tuple[int, bool], list] = {}  # (true class, right?) -> [(image, predicted)]
+    rt.model.eval()
+    with torch.no_grad():
+        for x, y in batches.epoch():
+            with rt.autocast:
+                pred = rt.criterion.predict(rt.model(x).float())
+            for image, t, p in zip(x.float().cpu(), y.tolist(), pred.tolist()):
+                bucket = buckets.setdefault((int(t), t == p), [])
+                if len(bucket) < PER_BUCKET:
+                    bucket.append((image, p))
+    picked = []  # round-robin over classes, wrong first, then right, until `count`
+    for rank in range(PER_BUCKET):
+        for right in (False, True):
+            for t in sorted({t for t, _ in buckets}):
+                items = buckets.get((t, right), [])
+                if rank < len(items) and len(picked) < count:
+                    picked.append((items[rank][0], t, items[rank][1]))
+    if not picked:
+        return None
+    return (torch.stack([p[0] for p in picked]), torch.tensor([p[1] for p in picked]),
+            torch.tensor([p[2] for p in picked]))

@@ -5,6 +5,7 @@ Only the main process writes here; under torchrun the other ranks get `Run(..., 
 from __future__ import annotations
 
 import csv
+import os
 import warnings
 from pathlib import Path
 
@@ -56,6 +57,22 @@ class Run:
             for key in ("train_loss", "val_loss", "val_acc", "lr"):
                 if row.get(key) is not None:
                     self.writer.add_scalar(f"epoch/{key}", row[key], row["epoch"])
+
+    def keep_metrics_through(self, epoch: int) -> None:
+        """Drop metrics.csv rows after `epoch` (a resumed run redoes them), rewriting the file atomically."""
+        path = self.path / "metrics.csv"
+        if not self.enabled or not path.exists():
+            return
+        rows = read_metrics(self.path)
+        kept = [r for r in rows if int(r["epoch"]) <= epoch]
+        if len(kept) == len(rows):
+            return
+        tmp = path.with_name(".metrics.csv.tmp")
+        with tmp.open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=METRICS)
+            w.writeheader()
+            w.writerows({k: r.get(k, "") for k in METRICS} for r in kept)
+        os.replace(tmp, path)
 
     def log_steps(self, tag: str, values: list[tuple[int, float]]) -> None:
         if self.writer:

@@ -1,12 +1,13 @@
-"""`fit()`: set up model, data, optimizer and run folder, then train epoch by epoch.
+"""`fit()`: train any nn.Module, epoch by epoch, with exact resume.
 
-`Trainer.train_epoch` is the whole training loop. Everything else here is setup, the epoch's
-end (scheduler, evaluation, metrics, checkpoints) and exact resume from a checkpoint.
+Read top to bottom: `fit()` builds the runtime (runtime.py) and a `Trainer`, whose named setup
+steps prepare the data, the optimizer and the run folder (or restore a checkpoint).
+`Trainer.train_epoch` is the whole training loop; `end_epoch` evaluates, logs and checkpoints.
 """
 from __future__ import annotations
 
-import collections
 import math
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -18,118 +19,112 @@ from tqdm.auto import tqdm
 from . import checkpoint as ckpt
 from .config import Config, replace, to_dict
 from .data import TensorData
-from .data.plan import plan_batches
-from .engine import (FitResult, Progress, StopFlag, amp_dtype, as_tensor_data, autocast, dataset_classes,
-                     dataset_labels, evaluate, pick_device, seed_everything)
+from .data.inputs import as_tensor_data, infer_classes
 from .errors import Diverged, Interrupted, UserError
-from .optim import Criterion, build_optimizer, build_scheduler
+from .interrupt import StopFlag
+from .optim import Schedule, build_optimizer, build_scheduler
+from .results import FitResult, Progress
 from .runs import Run, unique_dir
-
-
-def check_model_accepts(model: nn.Module, samples: list, criterion: Criterion, classes: list[str]) -> None:
-    """A forward pass and the loss on two samples of each (x, y) batch (training inputs after
-    augmentation, evaluation inputs), so that a mismatch is a clear error, not a traceback mid-run."""
-    model.eval()
-    for x, y in samples:
-        x, y = x[:2], y[:2]
-        try:
-            with torch.no_grad():
-                out = model(x)
-        except Exception as e:
-            raise UserError(f"the model does not accept inputs of shape {tuple(x.shape[1:])}: "
-                            f"{str(e).splitlines()[0]}") from None
-        if criterion.index_targets and (out.dim() != 2 or out.shape[1] != len(classes)):
-            raise UserError(f"the model outputs shape {tuple(out.shape[1:])} but the data have {len(classes)} classes")
-        try:
-            criterion(out.float(), y)
-        except (RuntimeError, ValueError) as e:
-            raise UserError(f"loss '{criterion.name}' does not fit the model's output shape {tuple(out.shape[1:])} "
-                            f"and targets {y.dtype} {tuple(y.shape[1:])}: {str(e).splitlines()[0]}") from None
+from .runtime import Runtime, build, check_model_accepts, first_line, seed_everything
 
 
 class Trainer:
-    def __init__(self, model: nn.Module, train, val, cfg: Config, *, classes: list[str], info: dict,
-                 resume: Path | None = None, stop: StopFlag | None = None):
-        self.cfg, self.classes, self.info, self.stop = cfg, classes, info, stop or StopFlag()
-        self.device = pick_device(cfg.device)
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
-        self.model = model.to(self.device)
-        self.criterion = Criterion(cfg.loss, cfg.reduction, cfg.label_smoothing)
-        self.train_batches, self.val_batches = plan_batches(
-            train, val, transforms=cfg.transforms, mean=cfg.mean, std=cfg.std, batch_size=cfg.batch_size,
-            eval_batch_size=cfg.eval_batch_size, seed=cfg.seed, drop_last=cfg.drop_last,
-            channels_last=cfg.channels_last, workers=cfg.workers, model=self.model, device=self.device)
-        self.amp = amp_dtype(cfg.amp, self.device)
-        self.autocast = autocast(self.device, self.amp)  # reusable context: no per-step construction
-        # fp16 needs loss scaling; bf16 and fp32 take the plain backward/step path
-        self.scaler = torch.amp.GradScaler(self.device.type) if self.amp == torch.float16 else None
+    def __init__(self, rt: Runtime, train, val, *, classes: list[str], info: dict, state: dict | None = None,
+                 run_dir: Path | None = None, stop: StopFlag | None = None):
+        self.rt, self.cfg, self.classes, self.info = rt, rt.cfg, classes, info
+        self.stop = stop or StopFlag()
+        self.progress, self.history, self.last_eval = Progress(), [], {}
+        self.setup_data(train, val)
+        self.setup_optimizer()
+        if state:
+            self.restore(state)
+        self.setup_run(run_dir, resumed=state is not None)
+        if not state:
+            self.run.log_graph_and_images(rt.model, self.example)
+            seed_everything(self.cfg.seed)
+        self.stop_step = self.progress.step + self.cfg.max_steps if self.cfg.max_steps else 0  # counts from here
+
+    def setup_data(self, train, val) -> None:
+        """Batches on the device; then one forward and loss on real batches, so a mismatch fails now."""
+        self.train_batches, self.val_batches = self.rt.batches(train, val)
         self.example = self.train_batches.example(8)
         self.data_shape = list(train.x.shape[1:]) if isinstance(train, TensorData) else list(self.example.shape[1:])
         checks = [self.train_batches.sample(2, augmented=True), (self.val_batches or self.train_batches).sample(2)]
-        check_model_accepts(self.model, checks, self.criterion, classes)
-        self.optimizer = build_optimizer(self.model.parameters(), cfg.optimizer, cfg.lr, cfg.momentum,
+        check_model_accepts(self.rt, checks, self.classes)
+
+    def setup_optimizer(self) -> None:
+        cfg = self.cfg
+        self.optimizer = build_optimizer(self.rt.model.parameters(), cfg.optimizer, cfg.lr, cfg.momentum,
                                          cfg.nesterov, cfg.weight_decay, cfg.betas)
         self.steps_per_epoch = math.ceil(len(self.train_batches) / cfg.grad_accum)
-        self.scheduler, self.scheduler_per_step = build_scheduler(
+        scheduler, per_step = build_scheduler(
             self.optimizer, cfg.scheduler, epochs=cfg.epochs, steps_per_epoch=self.steps_per_epoch,
-            step_size=cfg.step_size, gamma=cfg.gamma, milestones=cfg.milestones, max_lr=cfg.max_lr)
-        # mean-reduced losses are averaged over the accumulated batches, so the update equals one
-        # batch grad_accum times larger; summed losses already add up.
-        self.accum_mean = cfg.grad_accum > 1 and cfg.reduction == "mean"
-        self.progress, self.history, self.last_eval = Progress(), [], {}
-        state = ckpt.load(resume, self.device) if resume else None
-        path = resume.parent.parent if resume else unique_dir(cfg.out_dir, cfg.name or cfg.recipe)
-        self.cfg = cfg = replace(cfg, name=path.name)
-        self.run = Run(path, to_dict(cfg), tensorboard=cfg.tensorboard)
-        if state:
-            self.restore(state)
-        else:
-            self.run.log_graph_and_images(self.model, self.example)
-            seed_everything(cfg.seed)
-        self.stop_step = self.progress.step + cfg.max_steps if cfg.max_steps else 0  # max_steps counts from here
+            step_size=cfg.step_size, gamma=cfg.gamma, milestones=cfg.milestones, max_lr=cfg.max_lr,
+            lr_patience=cfg.lr_patience, mode="max")  # the score is val_acc, or -val_loss
+        self.schedule = Schedule(self.optimizer, scheduler, per_step, cfg.warmup_steps)
 
-    def accum_divisor(self, position: int) -> int:
-        """Batches in the accumulation group of batch `position` (the epoch's last group may be short)."""
-        first = (position - 1) // self.cfg.grad_accum * self.cfg.grad_accum
-        return min(self.cfg.grad_accum, len(self.train_batches) - first)
+    def setup_run(self, run_dir: Path | None, resumed: bool) -> None:
+        """The run folder: a new unique one, or the resumed run's own (its rows after the checkpoint dropped)."""
+        path = run_dir or unique_dir(self.cfg.out_dir, self.cfg.name or self.cfg.recipe)
+        self.cfg = replace(self.cfg, name=path.name)
+        self.created = not resumed
+        self.run = Run(path, to_dict(self.cfg), tensorboard=self.cfg.tensorboard)
+        if resumed:
+            self.run.keep_metrics_through(self.progress.epoch)
 
     def train_epoch(self) -> bool:
-        """One pass over the training data; False if it stopped early (max_steps or Ctrl-C)."""
-        cfg, p, opt = self.cfg, self.progress, self.optimizer
-        loader = self.train_batches
-        self.model.train()
+        """One pass over the training data. True: the epoch finished; False: stopped early (max_steps, Ctrl-C)."""
+        cfg, p, rt, opt, batches = self.cfg, self.progress, self.rt, self.optimizer, self.train_batches
+        n, accum = len(batches), cfg.grad_accum
+        rt.model.train()
         pending = []  # (step, loss on the device, samples): read back every log_every steps
-        self.bar = tqdm(total=len(loader), initial=loader.start_position, desc=f"epoch {p.epoch + 1}/{cfg.epochs}",
+        self.bar = tqdm(total=n, initial=batches.start_position, desc=f"epoch {p.epoch + 1}/{cfg.epochs}",
                         unit="batch", leave=False, dynamic_ncols=True)
         started = time.perf_counter()
-        for x, y in loader.epoch():
-            with self.autocast:
-                out = self.model(x)
-            loss = self.criterion(out.float() if self.amp else out, y)  # fp32 loss: BCE is not autocast-safe
+        for micro, (x, y) in enumerate(batches.epoch(), start=batches.start_position + 1):  # micro: 1..n
+            with rt.autocast:
+                out = rt.model(x)
+            loss = rt.criterion(out.float(), y)  # the loss in fp32: BCE is not autocast-safe
             pending.append((p.step + 1, loss.detach(), len(y)))
             if self.accum_mean:
-                loss = loss / self.accum_divisor(loader.position)
-            (self.scaler.scale(loss) if self.scaler else loss).backward()
-            if loader.position % cfg.grad_accum and loader.position < len(loader):
-                continue  # accumulating: the update comes after grad_accum batches
-            if self.scaler:
-                self.scaler.step(opt)
-                self.scaler.update()
-            else:
-                opt.step()
+                loss = loss / self.group_size(micro)
+            rt.scaler.scale(loss).backward()
+            if micro % accum and micro < n:
+                continue  # accumulating: the update comes after grad_accum micro-batches (or the epoch's last)
+            if cfg.clip_grad_norm:
+                rt.scaler.unscale_(opt)  # clip the true gradients (a no-op unless fp16 scaling is on)
+                nn.utils.clip_grad_norm_(rt.model.parameters(), cfg.clip_grad_norm)
+            rt.scaler.step(opt)  # plain opt.step() unless fp16 loss scaling is on
+            rt.scaler.update()
             opt.zero_grad(set_to_none=True)
             p.step += 1
-            if self.scheduler_per_step:
-                self.scheduler.step()
+            self.schedule.after_step()
             if p.step % cfg.log_every == 0:
                 self.sync(pending, started)
+            if cfg.save_every_steps and p.step % cfg.save_every_steps == 0:
+                self.sync(pending, started)  # the checkpoint's progress must count every loss so far
+                self.save("last")
             if self.stop.requested or p.step == self.stop_step:
-                break
+                self.end_window(pending, started)
+                return False
+        self.end_window(pending, started)
+        return True
+
+    @property
+    def accum_mean(self) -> bool:
+        """Mean-reduced losses are averaged over an accumulation group, so the update equals one
+        batch grad_accum times larger; summed losses already add up."""
+        return self.cfg.grad_accum > 1 and self.cfg.reduction == "mean"
+
+    def group_size(self, micro: int) -> int:
+        """Micro-batches in the accumulation group of micro-batch `micro` (the epoch's last may be short)."""
+        first = (micro - 1) // self.cfg.grad_accum * self.cfg.grad_accum
+        return min(self.cfg.grad_accum, len(self.train_batches) - first)
+
+    def end_window(self, pending: list, started: float) -> None:
         self.sync(pending, started)
-        p.seconds += time.perf_counter() - started
+        self.progress.seconds += time.perf_counter() - started
         self.bar.close()
-        return loader.position == 0
 
     def sync(self, pending: list, started: float) -> None:
         """Read the pending losses back (one host sync), check them, log them, update the bar."""
@@ -139,109 +134,141 @@ class Trainer:
         p = self.progress
         for (step, _, n), value in zip(pending, values):
             if not math.isfinite(value):
-                last = self.run.checkpoints / "last.pt"
-                kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written before it"
-                raise Diverged(f"loss became {value} at step {step} (epoch {p.epoch + 1}); stopped, {kept}")
+                self.bar.close()  # the message goes on its own line, not onto the bar's
+                raise Diverged(f"loss became {value} at step {step} (epoch {p.epoch + 1}); {self.kept()}")
             p.loss_sum += value * n if self.cfg.reduction == "mean" else value
             p.samples += n
         # one TensorBoard point per window (at its last step): a scalar event costs ~75 us, a step here ~1.7 ms
         self.run.log_steps("train/loss", [(pending[-1][0], sum(values) / len(values))])
         elapsed = p.seconds + time.perf_counter() - started
-        self.bar.update(len(pending))  # one entry per batch
+        self.bar.update(len(pending))  # one entry per micro-batch
         self.bar.set_postfix(loss=f"{values[-1]:.4f}", samples_s=f"{p.samples / max(elapsed, 1e-9):.0f}")
         pending.clear()
 
+    def kept(self) -> str:
+        """What a diverged run leaves: its last good checkpoint, or nothing (a new run's folder is removed)."""
+        last = self.run.checkpoints / "last.pt"
+        if last.exists():
+            return f"stopped, the last good checkpoint is {last}"
+        if self.created:
+            self.run.close()
+            shutil.rmtree(self.run.path, ignore_errors=True)
+            return f"stopped before any checkpoint was written; removed {self.run.path}"
+        return "stopped, no checkpoint was written"
+
     def end_epoch(self) -> dict:
-        """Scheduler step, evaluation, a metrics row, last.pt and (if better) best.pt."""
-        p, cfg = self.progress, self.cfg
+        """Scheduler step, evaluation, a metrics row, best.pt (if better), then last.pt.
+
+        best.pt goes first: a kill between the two writes resumes from the previous last.pt, which
+        redoes this epoch and writes both again, so best.pt is never left stale."""
+        p, cfg, rt = self.progress, self.cfg, self.rt
         lr = self.optimizer.param_groups[0]["lr"]
         p.epoch += 1
-        if self.scheduler is not None and not self.scheduler_per_step:
-            self.scheduler.step()
-        self.last_eval = (evaluate(self.model, self.val_batches, self.criterion, len(self.classes), self.amp)
-                          if self.val_batches else {})
+        self.last_eval = rt.evaluate(self.val_batches, len(self.classes)) if self.val_batches else {}
         row = {"epoch": p.epoch, "step": p.step, "train_loss": p.loss_sum / max(p.samples, 1),
                "val_loss": self.last_eval.get("loss"), "val_acc": self.last_eval.get("accuracy"), "lr": lr,
                "seconds": p.seconds}
         self.history.append(row)
         self.run.log_metrics(row)
         score = row["val_acc"] if row["val_acc"] is not None else -(row["val_loss"] or row["train_loss"])
+        self.schedule.after_epoch(score if self.val_batches else None)
         improved = p.best is None or score > p.best
         p.best = score if improved else p.best
+        self.check_patience(score)
         p.loss_sum, p.samples, p.seconds = 0.0, 0, 0.0
-        if p.epoch % cfg.save_every == 0 or p.epoch == cfg.epochs:
-            self.save("last")
-            print(epoch_line(row, cfg.epochs, len(self.train_batches.source)), flush=True)
         if improved:
             self.save("best")
+        if p.epoch % cfg.save_every == 0 or p.epoch == cfg.epochs or p.early_stopped:
+            self.save("last")
+            print(epoch_line(row, cfg.epochs, len(self.train_batches.source)), flush=True)
         return row
 
+    def check_patience(self, score: float) -> None:
+        """Early stopping: count epochs whose score did not beat the reference by more than min_delta."""
+        p, cfg = self.progress, self.cfg
+        if not cfg.patience:
+            return
+        if p.patience_best is None or score > p.patience_best + cfg.min_delta:
+            p.patience_best, p.stale_epochs = score, 0
+            return
+        p.stale_epochs += 1
+        if p.stale_epochs >= cfg.patience:
+            p.early_stopped = True
+            what = "val_acc" if self.last_eval.get("accuracy") is not None else "val_loss"
+            print(f"early stopping at epoch {p.epoch}: {what} has not improved by more than {cfg.min_delta:g} "
+                  f"for {p.stale_epochs} epochs (patience={cfg.patience})", flush=True)
+
     def state(self) -> dict:
-        sched = self.scheduler.state_dict() if self.scheduler is not None else None
-        if sched and isinstance(sched.get("milestones"), collections.Counter):
-            sched["milestones"] = dict(sched["milestones"])  # Counter is not a weights_only type
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "scheduler": sched,
-                "scaler": self.scaler.state_dict() if self.scaler else None, "rng": ckpt.rng_state(), "loader": self.train_batches.state_dict(),
-                "progress": asdict(self.progress), "epoch": self.progress.epoch, "step": self.progress.step,
-                "config": to_dict(self.cfg), "classes": self.classes, "info": self.info,
-                "input_shape": list(self.example.shape[1:]), "metrics": self.last_eval,
-                "data_shape": self.info.get("data_shape") or self.data_shape}
+        return {"model": self.rt.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.schedule.state_dict(),
+                "scaler": self.rt.scaler.state_dict(), "rng": ckpt.rng_state(),
+                "loader": self.train_batches.state_dict(), "progress": asdict(self.progress),
+                "epoch": self.progress.epoch, "step": self.progress.step, "config": to_dict(self.cfg),
+                "classes": self.classes, "info": self.info, "input_shape": list(self.example.shape[1:]),
+                "metrics": self.last_eval, "data_shape": self.info.get("data_shape") or self.data_shape}
 
     def save(self, which: str) -> Path:
         path = self.run.checkpoints / f"{which}.pt"
         ckpt.save(self.state(), path)
+        if which == "last" and self.cfg.keep_last:
+            ckpt.keep_copy(path, self.run.checkpoints / f"step-{self.progress.step:07d}.pt", self.cfg.keep_last)
         return path
 
     def restore(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None and state["scheduler"]:
-            sched = dict(state["scheduler"])
-            if "milestones" in sched:
-                sched["milestones"] = collections.Counter(sched["milestones"])
-            self.scheduler.load_state_dict(sched)
-        if state.get("scaler") and self.scaler:
-            self.scaler.load_state_dict(state["scaler"])
+        """Everything from a checkpoint loaded on the CPU; load_state_dict copies onto the device."""
+        try:
+            self.rt.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise UserError(f"the checkpoint does not fit model '{self.cfg.model}' with optimizer "
+                            f"'{self.cfg.optimizer}': {first_line(e)}") from e
+        if state.get("scheduler"):
+            self.schedule.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.rt.scaler.load_state_dict(state["scaler"])
         self.train_batches.load_state_dict(state["loader"])
         self.progress = Progress(**state["progress"])
+        self.progress.early_stopped &= bool(self.cfg.patience)  # resumed with patience=0: train on
         ckpt.set_rng_state(state["rng"])  # last: nothing after this may draw random numbers
 
     @torch.no_grad()
     def plots(self) -> None:
         """plots/: curves, confusion matrix, per-class accuracy, and a grid of test predictions."""
-        from .data.transforms import normalize_args, parse_all
-        from .report import write_plots
+        from .report import write_plots, prediction_sample
 
-        sample = None
-        if self.val_batches is not None and self.criterion.is_classification:
-            self.model.eval()
-            x, y = next(iter(self.val_batches.epoch()))
-            x, y = x[:16], y[:16]
-            sample = (x.float().cpu(), y.cpu(), self.criterion.predict(self.model(x)).cpu())
-            self.val_batches.position = 0  # the pass above was only peeked at
-        mean, std = normalize_args(parse_all(self.cfg.transforms), self.cfg.mean, self.cfg.std)
-        write_plots(self.run.path, self.last_eval, self.classes, sample, mean, std)
+        sample = prediction_sample(self.rt, self.val_batches) if self.val_batches is not None else None
+        write_plots(self.run.path, self.last_eval, self.classes, sample, *self.rt.normalization())
 
     def run_all(self) -> FitResult:
         cfg, p = self.cfg, self.progress
+        if p.epoch >= cfg.epochs or p.early_stopped:
+            why = "early stopping ended it" if p.early_stopped else "to train further"
+            print(f"run {self.run.path} is already complete ({p.epoch}/{cfg.epochs} epochs); {why}: "
+                  f"trainlab train --resume {self.run.path} epochs=N (N > {p.epoch})"
+                  + (" patience=0" if p.early_stopped else ""))
+            self.run.close()
+            return FitResult(self.rt.model, self.run.path, self.history, self.last_eval)
         try:
-            while p.epoch < cfg.epochs:
+            while p.epoch < cfg.epochs and not p.early_stopped:
                 finished = self.train_epoch()
                 if finished:
                     self.end_epoch()
                 if not finished or self.stop.requested or (self.stop_step and p.step >= self.stop_step):
-                    path = self.save("last")
-                    if self.stop.requested:
-                        raise Interrupted(f"interrupted at step {p.step}; checkpoint {path}; "
-                                          f"resume with: trainlab train --resume {self.run.path}")
-                    print(f"stopped at max_steps={cfg.max_steps} (step {p.step}); checkpoint {path}")
+                    self.stopped_early()
                     break
         finally:
             self.run.close()
-        if cfg.plots and self.run.enabled and p.epoch:
+        if cfg.plots and p.epoch:
             self.plots()
         print(f"run saved in {self.run.path}")
-        return FitResult(self.model, self.run.path, self.history, self.last_eval)
+        return FitResult(self.rt.model, self.run.path, self.history, self.last_eval)
+
+    def stopped_early(self) -> None:
+        path = self.save("last")
+        resume = f"resume with: trainlab train --resume {self.run.path}"
+        if self.stop.requested:
+            raise Interrupted(f"interrupted at step {self.progress.step}; checkpoint {path}; {resume}")
+        print(f"stopped at max_steps={self.cfg.max_steps} (step {self.progress.step}); checkpoint {path}; {resume}")
 
 
 def epoch_line(row: dict, epochs: int, samples: int) -> str:
@@ -260,23 +287,18 @@ def fit(model: nn.Module, train_data, val_data=None, *, config: Config | None = 
 
     `train_data` may also be any torch Dataset of (input, class index), e.g. the notes' `ants + bees`;
     it then goes through a DataLoader with the config's `transforms`. Keyword overrides are config
-    fields (epochs=3, lr=0.1, loss="mse", ...). Returns the trained model, the run folder and the
-    per-epoch history.
+    fields (epochs=3, lr=0.1, loss="mse", ...). `resume` is a checkpoint of this model to continue.
+    Returns the trained model, the run folder and the per-epoch history.
     """
     cfg = config or Config(recipe="api", name=type(model).__name__.lower(), model="custom", dataset="custom")
     cfg = replace(cfg, **overrides) if overrides else cfg
     train = as_tensor_data(train_data, "train_data")
     val = as_tensor_data(val_data, "val_data") if val_data is not None else None
-    classes = classes or dataset_classes(train)
-    if classes is None and cfg.loss in ("cross_entropy", "nll"):
-        labels = dataset_labels(train)
-        if labels.is_floating_point():
-            raise UserError(f"loss={cfg.loss} needs integer class labels, but the targets are {labels.dtype} "
-                            "(a regression): use loss=mse or loss=l1")
-        classes = [str(i) for i in range(int(labels.max()) + 1)]
-    elif classes is None and cfg.loss in ("bce", "bce_logits"):
-        classes = ["0", "1"]
+    classes = classes or infer_classes(train, cfg.loss)
+    resume = Path(resume) if resume else None
+    state = ckpt.load(resume) if resume else None  # on the CPU: a checkpoint from any device
+    rt = build(cfg, model, train)
     with StopFlag() as stop:
-        trainer = Trainer(model, train, val, cfg, classes=classes or [], info=info or {},
-                          resume=Path(resume) if resume else None, stop=stop)
+        trainer = Trainer(rt, train, val, classes=classes, info=info or {}, state=state,
+                          run_dir=resume.parent.parent if resume else None, stop=stop)
         return trainer.run_all()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import UserError
-from .models import register_model
+from .registry import register_model
 
 if TYPE_CHECKING:  # torch is imported by the builders, so that listing models stays fast
     from torch import nn

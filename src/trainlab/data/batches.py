@@ -78,7 +78,8 @@ class SeededEpochs:
         return {"generator": state.clone(), "position": self.position, "epochs_started": epochs}
 
     def load_state_dict(self, state: dict) -> None:
-        self.generator.set_state(state["generator"].clone())
+        # a CPU ByteTensor whatever map location the checkpoint was read with
+        self.generator.set_state(state["generator"].detach().to("cpu", torch.uint8).clone())
         self._resume_position = int(state["position"])
         self.epochs_started = int(state.get("epochs_started", 0))
 

@@ -10,29 +10,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from ..errors import UserError
+from .images import EXTENSIONS, decode_image
 
-EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 SPLITS = ("train", "val", "test")
 
 
 def decode(path: Path, size: int) -> torch.Tensor:
-    """One image file -> uint8 (3, size, size); an unreadable file is a UserError naming it."""
-    from PIL import Image, UnidentifiedImageError
-    from torchvision.transforms.v2 import functional as F
-
-    try:
-        with Image.open(path) as img:
-            img = img.convert("RGB")
-            if size:
-                img = F.center_crop(F.resize(img, size, antialias=True), [size, size])
-            return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1)
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise UserError(f"cannot read image {path}: {e}") from None
+    """One image file -> uint8 (3, size, size) (size 0: as it is); an unreadable file is a UserError."""
+    return decode_image(path, 3, size, size)
 
 
 def scan(root: Path, classes: list[str] | None = None) -> tuple[list[Path], list[int], list[str]]:

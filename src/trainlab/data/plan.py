@@ -8,7 +8,6 @@ Evaluation batches get only the deterministic part: decode-time resizing and Nor
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from . import TensorData
 from .batches import Normalize, TensorBatches
@@ -29,23 +28,12 @@ def resize_tensors(data: TensorData | None, specs: list[Spec]) -> TensorData | N
     return TensorData(x.contiguous(), data.y)
 
 
-def uses_conv(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.Conv2d) for m in model.modules())
-
-
-def eval_batches(data, *, transforms: list[str], mean: list[float], std: list[float], eval_batch_size: int,
-                 channels_last: bool, workers: int, model: nn.Module, device: torch.device):
-    """Batches for evaluation and prediction: decode-time resizing and Normalize only, in order."""
-    return plan_batches(data, None, transforms=transforms, mean=mean, std=std, batch_size=eval_batch_size,
-                        eval_batch_size=eval_batch_size, seed=0, drop_last=False, channels_last=channels_last,
-                        workers=workers, model=model, device=device, evaluation=True)
-
-
 def plan_batches(train, val, *, transforms: list[str], mean: list[float], std: list[float], batch_size: int,
                  eval_batch_size: int, seed: int, drop_last: bool, channels_last: bool, workers: int,
-                 model: nn.Module, device: torch.device, evaluation: bool = False):
+                 device: torch.device, evaluation: bool = False):
     """(train_batches, val_batches or None) for TensorData or torch Datasets; with evaluation=True,
-    the first is unshuffled and unaugmented."""
+    the first is unshuffled and unaugmented. channels_last: serve uint8 image batches NHWC (the
+    runtime decided it and converted the model)."""
     specs = parse_all(transforms)
     eval_specs = eval_version(specs)
     specs = eval_specs if evaluation else specs
@@ -62,9 +50,7 @@ def plan_batches(train, val, *, transforms: list[str], mean: list[float], std: l
     val = resize_tensors(val, eval_specs)  # all deterministic: applied once, exactly as predict/eval do
     mean, std = normalize_args(rest, mean, std)
     image = train.x.dtype == torch.uint8
-    nhwc = channels_last and image and train.x.dim() == 4 and uses_conv(model)
-    if nhwc:
-        model.to(memory_format=torch.channels_last)
+    nhwc = channels_last and image and train.x.dim() == 4
     normalize = Normalize(mean, std, train.x.shape[1], device, nhwc) if image else None
     val_batches = val is not None and TensorBatches(val, eval_batch_size, device=device, shuffle=False,
                                                     transform=normalize)

@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 import trainlab
+from conftest import assert_bitwise_equal
 from trainlab import checkpoint
 from trainlab.config import from_dict
 from trainlab.data import TensorData, build_dataset
@@ -25,18 +26,13 @@ def run_twice(train, val, runs, classes=10, **opts):
     return checkpoint.load(full.run_dir / "checkpoints/last.pt")["model"], checkpoint.load(last)["model"], resumed
 
 
-def assert_same(a, b):
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
-
-
 def test_cifar10_resume_exact_with_batched_augmentation(data_dir, runs):
     s = build_dataset("cifar10", data_dir=str(data_dir), download=False)
     train, val = TensorData(s.train.x[:600], s.train.y[:600]), TensorData(s.test.x[:200], s.test.y[:200])
     a, b, resumed = run_twice(train, val, runs, epochs=2, batch_size=64, lr=0.05, momentum=0.9,
                               transforms=["RandomCrop(32, padding=4)", "RandomHorizontalFlip()"],
                               mean=[0.49, 0.48, 0.45], std=[0.25, 0.24, 0.26])
-    assert_same(a, b)
+    assert_bitwise_equal(a, b)
 
 
 def test_folder_resume_exact_through_dataloader_workers(data_dir, runs, tmp_path, monkeypatch):
@@ -45,7 +41,7 @@ def test_folder_resume_exact_through_dataloader_workers(data_dir, runs, tmp_path
     a, b, resumed = run_twice(s.train, s.test, runs, classes=2, epochs=2, batch_size=32, lr=0.02, workers=2,
                               transforms=["RandomCrop(32)", "ColorJitter(brightness=0.3)"],
                               mean=[0.5] * 3, std=[0.25] * 3)
-    assert_same(a, b)
+    assert_bitwise_equal(a, b)
     assert resumed.metrics["samples"] == len(s.test)
 
 

@@ -1,0 +1,29 @@
+"""What a training run carries and hands back: `Progress` (the loop's position, checkpointed) and
+`FitResult` (what `fit()` returns)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torch import nn
+
+
+@dataclass
+class Progress:
+    epoch: int = 0  # epochs completed
+    step: int = 0  # optimizer steps taken
+    best: float | None = None  # best val_acc (or lowest val_loss for regression)
+    loss_sum: float = 0.0  # current epoch so far: sum of per-sample losses
+    samples: int = 0
+    seconds: float = 0.0  # current epoch's training wall time so far
+    stale_epochs: int = 0  # early stopping: epochs since the score last improved by more than min_delta
+    patience_best: float | None = None  # early stopping: the score those epochs are compared with
+    early_stopped: bool = False  # the run ended by early stopping: resuming it has nothing to do
+
+
+@dataclass
+class FitResult:
+    model: nn.Module
+    run_dir: Path | None
+    history: list[dict] = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)  # the last evaluation
