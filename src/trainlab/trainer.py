@@ -13,7 +13,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .config import Config, replace, to_dict
@@ -23,6 +22,7 @@ from .engine import (FitResult, Progress, StopFlag, amp_dtype, as_tensor_data, a
                      dataset_labels, evaluate, pick_device, seed_everything)
 from .errors import Diverged, Interrupted, UserError
 from .optim import Criterion, build_optimizer, build_scheduler
+from .progress import make_bar
 from .runs import Run, unique_dir
 
 
@@ -100,8 +100,7 @@ class Trainer:
         loader = self.train_batches
         self.model.train()
         pending = []  # (step, loss on the device, samples): read back every log_every steps
-        self.bar = tqdm(total=len(loader), initial=loader.start_position, desc=f"epoch {p.epoch + 1}/{cfg.epochs}",
-                        unit="batch", leave=False, dynamic_ncols=True)
+        self.bar = make_bar(len(loader), loader.start_position, f"epoch {p.epoch + 1}/{cfg.epochs}", cfg.quiet)
         started = time.perf_counter()
         for x, y in loader.epoch():
             with self.autocast:
