@@ -167,7 +167,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .export import export
+    from .exporter import export
 
     done = export(args.run, args.format, out=args.out, best=args.best)
     print(done.describe())

@@ -15,10 +15,10 @@ _open_bars: weakref.WeakSet = weakref.WeakSet()
 def interactive() -> bool:
     """True where a bar can redraw itself: stderr (tqdm's stream) is a terminal, or a notebook."""
     from tqdm.auto import tqdm
-    from tqdm.std import tqdm as terminal_tqdm
 
+    notebook = any(c.__module__ == "tqdm.notebook" for c in tqdm.__mro__)  # tqdm.auto picked the widget
     stream = sys.stderr
-    return tqdm is not terminal_tqdm or bool(getattr(stream, "isatty", None) and stream.isatty())
+    return notebook or bool(getattr(stream, "isatty", None) and stream.isatty())
 
 
 def make_bar(total: int, initial: int, desc: str, quiet: bool = False):
