@@ -105,3 +105,12 @@ def test_cli_export_prints_the_file_and_replaces_with_a_line(run, tmp_path, caps
 def test_unknown_format_is_a_user_error(run):
     with pytest.raises(UserError, match="unknown export format 'tflite'; choose one of: torchscript, onnx"):
         trainlab.export(run, "tflite")
+
+
+@pytest.mark.slow
+def test_onnx_without_onnxruntime_is_written_with_a_note(run, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)
+    done = trainlab.export(run, "onnx", out=tmp_path / "m.onnx")
+    assert done.max_diff is None and done.path.stat().st_size > 1000
+    assert "note: onnxruntime is not installed, so the ONNX file was not checked" in capsys.readouterr().out
+    assert "outputs not checked" in done.describe()

@@ -78,7 +78,7 @@ class Config:
     save_every: int = _key(1, "epochs between last.pt writes and printed epoch lines (the last epoch always)")
     tensorboard: bool = _key(True, "write TensorBoard events in the run folder")
     plots: bool = _key(True, "plots/*.png at the end of the run")
-    quiet: bool = _key(False, "no progress bar and no per-epoch lines; errors and the final line still print")
+    quiet: bool = _key(False, "no progress bar, data or epoch lines; errors, warnings and the final line still print")
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "loss": ("auto", "cross_entropy", "nll", "bce", "bce_logits", "mse", "l1"),

@@ -68,15 +68,21 @@ def export(run: str | Path, format: str = "torchscript", out: str | Path | None 
     predictor = load(run, best=best, device="cpu")
     state = ckpt.load(predictor.path)
     input_shape = tuple(state.get("input_shape") or predictor.data_shape)
-    model = plain_model(predictor.model)
     g = torch.Generator().manual_seed(0)
     batches = [torch.randn(EXAMPLE_BATCH, *input_shape, generator=g), torch.randn(1, *input_shape, generator=g)]
-    with torch.no_grad():
-        expected = [model(x) for x in batches]
     meta = json.dumps({"classes": predictor.classes, "input_shape": list(input_shape),
                        "data_shape": list(predictor.data_shape), "checkpoint": str(predictor.path),
                        "epoch": state.get("epoch"), "config": to_dict(predictor.config)})
     target = Path(out).expanduser() if out else default_path(predictor.path, format, best)
+    return write_checked(plain_model(predictor.model), batches, format, target, meta)
+
+
+def write_checked(model: nn.Module, batches: list[torch.Tensor], format: str, target: Path, meta: str) -> Exported:
+    """Write to a temporary file beside `target`, compare its outputs on `batches` with the model's,
+    then fsync and rename it into place; on any failure nothing is left behind."""
+    with torch.no_grad():
+        expected = [model(x) for x in batches]
+    scale = max([1.0] + [float(e.abs().max()) for e in expected])
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=FORMATS[format])
     os.close(fd)
@@ -84,13 +90,17 @@ def export(run: str | Path, format: str = "torchscript", out: str | Path | None 
     try:
         outputs = WRITERS[format](model, batches, tmp, meta)
         diff = None if outputs is None else max(_max_diff(a, b) for a, b in zip(outputs, expected))
-        scale = max([1.0] + [float(e.abs().max()) for e in expected])
         if diff is not None and not diff <= TOLERANCE * scale:  # `not <=`: a NaN difference fails too
             raise UserError(f"the exported {format} model differs from the checkpoint by up to {diff:.3g} "
                             f"(tolerance {TOLERANCE * scale:.3g}); nothing was written")
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; an export is an ordinary output file
         if target.exists():
             print(f"replacing existing {target}")
         os.replace(tmp, target)
+    except OSError as e:
+        raise UserError(f"cannot write {target}: {e.strerror or e} (disk full?)") from None
     finally:
         tmp.unlink(missing_ok=True)
     return Exported(target, format, diff, TOLERANCE * scale)
