@@ -2,7 +2,8 @@
 
 A run is described by `Config`. A recipe is a YAML file that lists only the fields it overrides;
 `key=value` words on the command line override again and are converted to each field's type.
-Unknown keys and bad values are a `UserError` naming the key and what is allowed.
+Unknown keys and bad values are a `UserError` naming the key and what is allowed. Each field
+carries its one-line meaning in `metadata["help"]`, the only place it is written down.
 """
 from __future__ import annotations
 
@@ -18,11 +19,11 @@ import yaml
 from .errors import UserError
 
 
-def _key(default: object, help: str) -> typing.Any:
+def _key(default: object, meaning: str) -> typing.Any:
     """A Config field with its one-line meaning; `trainlab train --help` prints it (confighelp.py)."""
     if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+        return field(default_factory=lambda: list(default), metadata={"help": meaning})
+    return field(default=default, metadata={"help": meaning})
 
 
 @dataclass
