@@ -50,6 +50,12 @@ def test_summary_shapes_and_totals(capsys):
     (["train", "model=diabetes-net", "epochs=1", "loss=bce"], "does not accept inputs of shape (1, 28, 28)"),
     (["eval", "/nonexistent/run"], "no checkpoint found for '/nonexistent/run'"),
     (["summary", "nope"], "unknown model 'nope'"),
+    (["train", "mnist-mpl"], "unknown recipe 'mnist-mpl' (did you mean 'mnist-mlp'?); available:"),
+    (["train", "learning_rate=0.1"], "unknown config key 'learning_rate' (did you mean 'lr'?)"),
+    (["train", "epochs=3", "mnist-mlp"], "the recipe comes first: trainlab train mnist-mlp epochs=3"),
+    (["train", "--epochs", "3"], "config keys are key=value words, not options: use epochs=3"),
+    (["train", "mnist-mlp", "--learning-rate=0.1"], "not options: use lr=0.1"),
+    (["config", "bs=32"], "unknown config key 'bs' (did you mean 'batch_size'?)"),
 ])
 def test_user_errors_are_one_line_exit_2(args, message, capsys, tmp_path):
     assert main([*args, f"out_dir={tmp_path}"] if args[0] == "train" else args) == 2
@@ -74,9 +80,12 @@ def test_train_eval_json(tmp_path, capsys):
     assert main(["train", "epochs=1", f"out_dir={tmp_path}", "tensorboard=false"]) == 0
     capsys.readouterr()
     assert main(["eval", str(tmp_path / "mnist-cnn"), "--json"]) == 0
-    r = json.loads(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1  # compact: one line
+    r = json.loads(out)
     assert r["samples"] == 10000 and r["accuracy"] > 0.6 and r["epoch"] == 1
-    assert len(r["per_class"]) == 10 and sum(map(sum, r["confusion"])) == 10000
+    assert list(r["per_class"]) == [str(d) for d in range(10)] and 0 <= r["per_class"]["7"] <= 1
+    assert r["confusion"]["labels"] == list(r["per_class"]) and sum(map(sum, r["confusion"]["matrix"])) == 10000
     assert main(["eval", str(tmp_path / "mnist-cnn"), "--best"]) == 0
     out = capsys.readouterr().out
     assert "per-class accuracy:" in out and "confusion matrix" in out
@@ -122,3 +131,63 @@ def test_summary_of_cifar10_fast(capsys):
     assert main(["summary", "cifar10-fast"]) == 0
     out = capsys.readouterr().out
     assert "(1, 256, 4, 4)" in out and "(1, 10)" in out
+
+
+def test_train_help_lists_every_key_with_type_default_and_meaning(capsys):
+    import dataclasses
+
+    from trainlab.config import Config
+
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--help"])
+    assert e.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    for f in dataclasses.fields(Config):
+        line = next(x for x in lines if x.startswith(f"  {f.name} "))
+        assert f.metadata["help"] in line
+    assert next(x for x in lines if x.startswith("  lr ")).split()[:3] == ["lr", "float", "0.01"]
+    assert next(x for x in lines if x.startswith("  betas ")).split()[:4] == ["betas", "list[float]", "[0.9,", "0.999]"]
+    assert "[sgd | adam | adamw]" in next(x for x in lines if x.startswith("  optimizer "))
+    assert any(x.startswith("  mnist-mlp ") and "model=mnist-mlp" in x for x in lines)  # the recipes
+
+
+def test_version(capsys):
+    from trainlab import __version__
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"trainlab {__version__}"
+
+
+def test_config_prints_the_resolved_config_without_training(tmp_path, capsys):
+    import yaml
+
+    from trainlab.config import make_config, to_dict
+
+    assert main(["config", "mnist-mlp", "epochs=3", f"out_dir={tmp_path}"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed == to_dict(make_config("mnist-mlp", {"epochs": "3", "out_dir": str(tmp_path)}))
+    assert printed["model"] == "mnist-mlp" and printed["momentum"] == 0.5 and printed["epochs"] == 3
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_piped_output_has_no_bar_frames_and_one_line_per_epoch(tmp_path):
+    r = run_cli("train", "linear-regression", "epochs=2", "save_every=1", f"out_dir={tmp_path}", "tensorboard=false",
+                "plots=false")
+    assert r.returncode == 0, r.stderr
+    assert "\r" not in r.stdout + r.stderr and "batch/s" not in r.stderr
+    assert [x.split()[1] for x in r.stdout.splitlines() if x.startswith("epoch ")] == ["1/2", "2/2"]
+
+
+def test_data_stats_on_a_table_shows_raw_columns(tmp_path, capsys):
+    rows = [f"{1 + i % 5},{'red' if i % 3 else 'blue'},{'' if i == 4 else 100 + 10 * i},{i % 2}" for i in range(20)]
+    csv = tmp_path / "houses.csv"
+    csv.write_text("rooms,colour,area,sold\n" + "\n".join(rows) + "\n")
+    assert main(["data", "stats", "table", f"data_path={csv}", "target=sold", "cache=false"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("houses.csv: 20 rows, 4 columns")
+    rooms = next(x for x in lines if x.startswith("rooms ")).split()
+    assert rooms[1:5] == ["numeric", "20", "0", "3"]  # raw mean 3, not the standardised 0
+    assert next(x for x in lines if x.startswith("area ")).split()[2:4] == ["19", "1"]  # count, missing
+    assert "most common 'red'" in next(x for x in lines if x.startswith("colour "))
+    assert any(x.startswith("sold (target)") for x in lines)

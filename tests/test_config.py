@@ -61,3 +61,26 @@ def test_a_folder_named_like_a_recipe_does_not_shadow_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     os.mkdir("mnist-mlp")
     assert make_config("mnist-mlp").model == "mnist-mlp"
+
+
+@pytest.mark.parametrize("alias,key", [("learning_rate", "lr"), ("num_epochs", "epochs"), ("bs", "batch_size"),
+                                       ("batchsize", "batch_size"), ("wd", "weight_decay"), ("optim", "optimizer")])
+def test_common_aliases_suggest_the_key(alias, key):
+    with pytest.raises(UserError, match=rf"unknown config key '{alias}' \(did you mean '{key}'\?\)"):
+        make_config(None, {alias: "1"})
+
+
+def test_unknown_recipe_suggests_the_closest():
+    with pytest.raises(UserError, match=r"unknown recipe 'mnist_cnn' \(did you mean 'mnist-cnn'\?\)"):
+        load_recipe("mnist_cnn")
+
+
+def test_every_key_has_its_help_in_the_dataclass():
+    import dataclasses
+
+    from trainlab.confighelp import key_table
+
+    table = key_table()
+    for f in dataclasses.fields(Config):
+        assert f.metadata.get("help"), f"{f.name} has no help text"
+        assert f"  {f.name} " in table

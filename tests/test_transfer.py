@@ -147,3 +147,10 @@ def test_bad_arguments():
         build_model("vgg16", num_classes=10, input_shape=(1, 28, 28))
     model, _ = _quiet(build_model, name="resnet18", num_classes=10, input_shape=(3, 32, 32))
     assert model.fc.out_features == 10
+
+
+def test_freeze_on_a_random_backbone_warns(resnet_file, capsys):
+    resnet18(num_classes=2, freeze=True)
+    assert "warning: resnet18: freeze=true without weights=PATH" in capsys.readouterr().err
+    resnet18(num_classes=2, freeze=True, weights=str(resnet_file[0]))
+    assert "freeze=true" not in capsys.readouterr().err

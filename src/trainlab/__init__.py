@@ -14,6 +14,7 @@ _EXPORTS = {
     "train": "api", "resume": "api", "evaluate_run": "api", "TensorData": "data",
     "build_model": "registry", "register_model": "registry", "build_dataset": "data",
     "register_dataset": "data", "UserError": "errors", "load": "predict", "Predictor": "predict",
+    "export": "exporter",  # not trainlab/export.py: importing it would shadow this function on the package
 }
 
 

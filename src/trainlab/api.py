@@ -59,9 +59,10 @@ def train_config(cfg: Config, resume: Path | None = None) -> FitResult:
     if splits.classes and cfg.loss in ("mse", "l1"):
         raise UserError(f"loss={cfg.loss} is for regression targets, but {cfg.dataset} has classes "
                         f"({', '.join(splits.classes[:5])}...): use loss=auto or loss=cross_entropy")
-    print(f"data: {cfg.dataset} from {splits.source}: {len(splits.train)} train / {len(splits.test)} test samples, "
-          f"input {tuple(splits.input_shape)}, {describe_classes(splits.classes)}")
-    if "table" in splits.info:
+    if not cfg.quiet:
+        print(f"data: {cfg.dataset} from {splits.source}: {len(splits.train)} train / {len(splits.test)} test "
+              f"samples, input {tuple(splits.input_shape)}, {describe_classes(splits.classes)}")
+    if "table" in splits.info and not cfg.quiet:
         print(f"table: {splits.info['table'].get('summary', '')}")
     model = model_for(cfg, splits.classes, splits.input_shape)
     info = {**splits.info, "data_shape": list(splits.input_shape)}  # what predict resizes new images to

@@ -1,4 +1,4 @@
-"""The `trainlab` command line: ls, train, eval, report, predict, summary, data stats, example.
+"""The `trainlab` command line: ls, train, config, eval, report, predict, export, summary, data stats, example.
 
 Imports are lazy so that `trainlab --help` answers without loading torch. User errors print one
 line `trainlab: error: ...` and exit non-zero; Ctrl-C during training saves a checkpoint and
@@ -13,11 +13,14 @@ import sys
 EPILOG = """examples:
   trainlab train                         train the default recipe (mnist-cnn on bundled MNIST)
   trainlab train mnist-mlp epochs=3 lr=0.05
+  trainlab train --help                  every config key: type, default, meaning
+  trainlab config mnist-mlp epochs=3     the resolved config as YAML, without training
   trainlab train my_recipe.yaml device=cpu
   trainlab train --resume runs/mnist-cnn
   trainlab eval runs/mnist-cnn --json
   trainlab report runs/mnist-cnn                 plots/ and the per-epoch table
   trainlab predict runs/mnist-cnn digit.png photos/ --top-k 2
+  trainlab export runs/mnist-cnn --format onnx
   trainlab summary cifar10-quick
   trainlab lr-find mnist-cnn                     suggest a learning rate, plot lr_find.png
   trainlab data stats cifar10
@@ -25,14 +28,39 @@ EPILOG = """examples:
   trainlab train table data_path=FILE.csv target=COLUMN"""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with an epilog built only when help is shown, so that a plain run never loads it."""
+
+    lazy_epilog = None
+
+    def format_help(self) -> str:
+        if self.lazy_epilog:
+            self.epilog = self.lazy_epilog()
+        return super().format_help()
+
+
+def _train_epilog() -> str:
+    from .confighelp import train_epilog
+
+    return train_epilog()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="trainlab", description="Train the PyTorch study notes' models, fast.",
-                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from . import __version__
+
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = Parser(prog="trainlab", description="Train the PyTorch study notes' models, fast.",
+                    epilog=EPILOG, formatter_class=raw)
+    parser.add_argument("--version", action="version", version=f"trainlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("ls", help="list recipes, models and datasets")
-    p = sub.add_parser("train", help="train a recipe: trainlab train [RECIPE_OR_FILE] [key=value ...]")
+    p = sub.add_parser("train", help="train a recipe: trainlab train [RECIPE_OR_FILE] [key=value ...]",
+                       formatter_class=raw, usage="trainlab train [RECIPE_OR_FILE] [key=value ...] [--resume RUN]")
+    p.lazy_epilog = _train_epilog
     p.add_argument("args", nargs="*", metavar="RECIPE_OR_KEY=VALUE")
     p.add_argument("--resume", metavar="RUN", help="continue a run folder or checkpoint exactly where it stopped")
+    p = sub.add_parser("config", help="print the resolved config (YAML) of a recipe and overrides, without training")
+    p.add_argument("args", nargs="*", metavar="RECIPE_OR_KEY=VALUE")
     p = sub.add_parser("eval", help="evaluate a run or checkpoint on its test data")
     p.add_argument("run", metavar="RUN_OR_CHECKPOINT")
     p.add_argument("overrides", nargs="*", metavar="key=value")
@@ -47,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=3, help="classes to show per input (default 3)")
     p.add_argument("--best", action="store_true", help="use best.pt instead of last.pt")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p = sub.add_parser("export", help="export a run's model as TorchScript, ONNX or safetensors, checked "
+                                      "against the checkpoint")
+    p.add_argument("run", metavar="RUN_OR_CHECKPOINT")
+    p.add_argument("--format", required=True, choices=["torchscript", "onnx", "safetensors"])
+    p.add_argument("--out", metavar="PATH", help="output file (default: RUN/export/model.pt|.onnx|.safetensors)")
+    p.add_argument("--best", action="store_true", help="use best.pt instead of last.pt")
     p = sub.add_parser("summary", help="layer output shapes and parameter counts of a model or recipe")
     p.add_argument("name", metavar="MODEL_OR_RECIPE")
     p = sub.add_parser("lr-find", help="sweep the learning rate on a recipe and suggest one (writes lr_find.png)")
@@ -95,13 +129,24 @@ def cmd_example(args) -> int:
     return examples_main([a for a in (args.name,) if a] + (["--out", args.out] if args.out else []))
 
 
-def cmd_train(args) -> int:
-    from . import api
+def split_recipe(words: list[str], command: str) -> tuple[str | None, dict]:
+    """[RECIPE] key=value ... -> (recipe or None, overrides); a recipe after a key=value is an error
+    that shows the right order."""
     from .config import parse_overrides
 
-    words = list(args.args)
+    words = list(words)
     recipe = words.pop(0) if words and "=" not in words[0] else None
-    overrides = parse_overrides(words)
+    late = [w for w in words if "=" not in w]
+    if late and recipe is None:
+        order = " ".join([late[0]] + [w for w in words if w != late[0]])
+        raise_user(f"the recipe comes first: trainlab {command} {order}")
+    return recipe, parse_overrides(words)
+
+
+def cmd_train(args) -> int:
+    from . import api
+
+    recipe, overrides = split_recipe(args.args, "train")
     if args.resume:
         if recipe:
             raise_user(f"--resume takes the recipe from the checkpoint; drop '{recipe}'")
@@ -111,13 +156,29 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_config(args) -> int:
+    from .confighelp import resolved_yaml
+
+    recipe, overrides = split_recipe(args.args, "config")
+    print(resolved_yaml(recipe or "mnist-cnn", overrides), end="")
+    return 0
+
+
 def cmd_eval(args) -> int:
     from . import api
     from .config import parse_overrides
-    from .report import format_eval
+    from .report import eval_json, format_eval
 
     result = api.evaluate_run(args.run, best=args.best, **parse_overrides(args.overrides))
-    print(json.dumps(result, indent=2) if args.json else format_eval(result))
+    print(json.dumps(eval_json(result)) if args.json else format_eval(result))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .exporter import export
+
+    done = export(args.run, args.format, out=args.out, best=args.best)
+    print(done.describe())
     return 0
 
 
@@ -186,6 +247,11 @@ def cmd_data(args) -> int:
     else:
         cfg = make_config(None, {**overrides, "dataset": args.dataset})
     splits = load_data(cfg)
+    if "table" in splits.info:  # the raw columns, not the standardised / one-hot features
+        from .data.colstats import format_column_stats
+
+        print(format_column_stats(splits.source, splits.info["table"]))
+        return 0
     if not isinstance(splits.train, TensorData):
         raise_user(f"{cfg.dataset} is decoded per sample (over max_resident_mb); raise max_resident_mb to compute stats")
     mean, std = channel_stats(splits.train)
@@ -203,26 +269,63 @@ def raise_user(message: str) -> None:
     raise UserError(message)
 
 
+KEY_VALUE_COMMANDS = ("train", "config", "eval", "data")
+
+
+def check_option_style(argv: list[str]) -> None:
+    """`--epochs 3` or `--learning-rate=0.1` where a config key is meant: say to write `epochs=3`."""
+    if not argv or argv[0] not in KEY_VALUE_COMMANDS or not any(w.startswith("--") for w in argv):
+        return
+    from .config import ALIASES, FIELDS
+
+    for i, word in enumerate(argv):
+        name, eq, value = word[2:].partition("=")
+        key = name.replace("-", "_")
+        key = key if key in FIELDS else ALIASES.get(key.lower(), "")
+        if not word.startswith("--") or not key or key in ("resume", "best", "json"):
+            continue
+        if not eq:
+            value = argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith("-") else "VALUE"
+        raise_user(f"config keys are key=value words, not options: use {key}={value}")
+
+
+def _close_progress_bars() -> None:
+    """Clear a progress bar left mid-line, so that an error message starts on its own line."""
+    progress = sys.modules.get(f"{__package__}.progress")
+    if progress is not None:
+        progress.close_bars()
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    from .errors import Interrupted, UserError
+
+    try:
+        check_option_style(argv)
+    except UserError as e:
+        print(f"trainlab: error: {e}", file=sys.stderr)
+        return e.exit_code
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()
         return 0
-    handler = {"ls": cmd_ls, "train": cmd_train, "eval": cmd_eval, "summary": cmd_summary, "data": cmd_data, "predict": cmd_predict,
-               "report": cmd_report, "lr-find": cmd_lr_find,
+    handler = {"ls": cmd_ls, "train": cmd_train, "config": cmd_config, "eval": cmd_eval, "summary": cmd_summary,
+               "data": cmd_data, "predict": cmd_predict, "report": cmd_report, "export": cmd_export,
+               "lr-find": cmd_lr_find,
                "example": cmd_example}[args.command]
-    from .errors import Interrupted, UserError
-
     try:
         return handler(args)
     except UserError as e:
+        _close_progress_bars()
         print(f"trainlab: error: {e}", file=sys.stderr)
         return e.exit_code
     except Interrupted as e:
+        _close_progress_bars()
         print(f"trainlab: {e}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
+        _close_progress_bars()
         print("trainlab: interrupted", file=sys.stderr)
         return 130
 

@@ -2,7 +2,8 @@
 
 A run is described by `Config`. A recipe is a YAML file that lists only the fields it overrides;
 `key=value` words on the command line override again and are converted to each field's type.
-Unknown keys and bad values are a `UserError` naming the key and what is allowed.
+Unknown keys and bad values are a `UserError` naming the key and what is allowed. Each field
+carries its one-line meaning in `metadata["help"]`, the only place it is written down.
 """
 from __future__ import annotations
 
@@ -18,69 +19,76 @@ import yaml
 from .errors import UserError
 
 
+def _key(default: object, meaning: str) -> typing.Any:
+    """A Config field with its one-line meaning; `trainlab train --help` prints it (confighelp.py)."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": meaning})
+    return field(default=default, metadata={"help": meaning})
+
+
 @dataclass
 class Config:
-    recipe: str = "mnist-cnn"
-    name: str = ""  # run folder name under out_dir; default: the recipe name (made unique)
-    model: str = "mnist-cnn"
-    head: str = "replace"  # torchvision backbones: replace the last Linear, or append one (notes 000)
-    weights: str = ""  # torchvision backbones: a local state_dict file (nothing can be downloaded here)
-    freeze: bool = False  # torchvision backbones: train the new head only
-    dataset: str = "mnist-sample"
-    data_dir: str = ""  # default: $TRAINLAB_DATA, else ~/.cache/trainlab-data
-    data_path: str = ""  # a user's own folder of images or CSV file
-    target: str = ""  # CSV target column (default: the last one)
-    val_fraction: float = 0.2  # held-out share for datasets without a test split
-    task: str = "auto"  # tables: classification or regression, inferred from the target column
-    image_size: int = 0  # image folders: shorter side resized to this, then centre-cropped (0: dataset default)
-    download: bool = True  # fetch official files (checksummed) that are missing from data_dir
-    mirror: str = ""  # a mirror base URL tried first (also $TRAINLAB_MIRROR)
-    cache: bool = True  # keep decoded image tensors on disk ($TRAINLAB_CACHE, ~/.cache/trainlab/tensors)
-    max_resident_mb: int = 4096  # larger image sets are decoded per sample by DataLoader workers
-    workers: int = -1  # DataLoader workers on the fallback path; -1: up to 2
-    mean: list[float] = field(default_factory=list)  # per-channel Normalize; empty: none
-    std: list[float] = field(default_factory=list)
-    transforms: list[str] = field(default_factory=list)  # torchvision names, e.g. "RandomCrop(32, padding=4)"
-    epochs: int = 10
-    batch_size: int = 64
-    eval_batch_size: int = 1000
-    drop_last: bool = False
-    loss: str = "cross_entropy"
-    reduction: str = "mean"
-    label_smoothing: float = 0.0
-    optimizer: str = "sgd"
-    lr: float = 0.01
-    momentum: float = 0.0
-    nesterov: bool = False
-    weight_decay: float = 0.0
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    scheduler: str = "none"
-    step_size: int = 5  # StepLR, in epochs
-    gamma: float = 0.1  # StepLR / MultiStepLR decay
-    milestones: list[int] = field(default_factory=list)  # MultiStepLR, in epochs
-    max_lr: float = 0.0  # OneCycleLR peak; 0: use lr
-    grad_accum: int = 1
-    device: str = "auto"
-    threads: int = 0  # torch intra-op threads on the CPU; 0: auto (free cores, fewer on a busy machine)
-    channels_last: bool = True  # NHWC memory format for models with convolutions (faster on CPU and GPU)
-    deterministic: bool = False  # deterministic kernels (cuDNN, cuBLAS): bitwise-exact resume on a GPU
-    amp: str = "none"  # autocast: bf16 (GPU, or a CPU with avx512_bf16/AMX), fp16 (GPU), auto = bf16 where fast
-    seed: int = 0
-    out_dir: str = "runs"
-    max_steps: int = 0  # stop after this many optimizer steps (0: no limit); not kept on resume
-    log_every: int = 50  # optimizer steps between host syncs: progress bar, NaN check, TensorBoard loss point
-    save_every: int = 1  # epochs between last.pt writes and printed epoch lines (the last epoch always)
-    tensorboard: bool = True
-    plots: bool = True  # plots/*.png at the end of the run
-    # training controls (Lightning/Keras/fastai users expect these)
-    patience: int = 0  # early stopping: epochs without a better validation metric (by > min_delta); 0: off
-    min_delta: float = 0.0  # early stopping: the smallest change that counts as better
-    clip_grad_norm: float = 0.0  # clip the gradients' total L2 norm to this before each step; 0: off
-    warmup_steps: int = 0  # linear learning-rate warm-up over this many optimizer steps, with any scheduler
-    lr_patience: int = 2  # scheduler=plateau: epochs without improvement before lr is multiplied by gamma
-    save_every_steps: int = 0  # also write last.pt every N optimizer steps (mid-epoch, resumable); 0: off
-    keep_last: int = 0  # keep the newest N checkpoints as checkpoints/step-NNNNNNN.pt; 0: only last/best
-
+    recipe: str = _key("mnist-cnn", "recipe the run started from (set by the recipe name or file)")
+    name: str = _key("", "run folder name under out_dir; default: the recipe name (made unique)")
+    model: str = _key("mnist-cnn", "registered model (trainlab ls)")
+    head: str = _key("replace", "torchvision backbones: replace the last Linear, or append one (notes 000)")
+    weights: str = _key("", "torchvision backbones: path of a local ImageNet state_dict file (empty: random init)")
+    freeze: bool = _key(False, "torchvision backbones: train the new head only")
+    dataset: str = _key("mnist-sample", "registered dataset (trainlab ls)")
+    data_dir: str = _key("", "dataset folder; default: $TRAINLAB_DATA, else ~/.cache/trainlab-data")
+    data_path: str = _key("", "a user's own folder of images or CSV file")
+    target: str = _key("", "CSV target column (default: the last one)")
+    val_fraction: float = _key(0.2, "held-out share for datasets without a test split")
+    task: str = _key("auto", "tables: classification or regression (auto: inferred from the target column)")
+    image_size: int = _key(0, "image folders: shorter side resized to this, then centre-cropped (0: dataset default)")
+    download: bool = _key(True, "fetch official files (checksummed) that are missing from data_dir")
+    mirror: str = _key("", "a mirror base URL tried first (also $TRAINLAB_MIRROR)")
+    cache: bool = _key(True, "keep decoded image tensors on disk ($TRAINLAB_CACHE, ~/.cache/trainlab/tensors)")
+    max_resident_mb: int = _key(4096, "larger image sets are decoded per sample by DataLoader workers")
+    workers: int = _key(-1, "DataLoader workers on the fallback path; -1: up to 2")
+    mean: list[float] = _key([], "per-channel Normalize mean; empty: none")
+    std: list[float] = _key([], "per-channel Normalize std (with mean)")
+    transforms: list[str] = _key([], 'torchvision transform names, e.g. ["RandomCrop(32, padding=4)"]')
+    epochs: int = _key(10, "passes over the training data")
+    batch_size: int = _key(64, "training samples per batch")
+    eval_batch_size: int = _key(1000, "samples per batch when evaluating and predicting")
+    drop_last: bool = _key(False, "skip the last incomplete training batch of each epoch")
+    loss: str = _key("cross_entropy", "loss function (auto: cross_entropy for classes, mse for regression)")
+    reduction: str = _key("mean", "how the loss combines a batch's samples")
+    label_smoothing: float = _key(0.0, "cross_entropy label smoothing, in [0, 1)")
+    optimizer: str = _key("sgd", "optimizer")
+    lr: float = _key(0.01, "learning rate")
+    momentum: float = _key(0.0, "SGD momentum")
+    nesterov: bool = _key(False, "SGD Nesterov momentum")
+    weight_decay: float = _key(0.0, "L2 penalty (decoupled for adamw)")
+    betas: list[float] = _key([0.9, 0.999], "Adam/AdamW moment decay rates")
+    scheduler: str = _key("none", "learning-rate schedule: step/multistep/plateau per epoch, cosine/onecycle per step")
+    step_size: int = _key(5, "StepLR: epochs between decays")
+    gamma: float = _key(0.1, "StepLR / MultiStepLR decay factor")
+    milestones: list[int] = _key([], "MultiStepLR: epochs at which lr decays")
+    max_lr: float = _key(0.0, "OneCycleLR peak; 0: use lr")
+    grad_accum: int = _key(1, "batches per optimizer step (the update equals one batch that many times larger)")
+    device: str = _key("auto", "auto: CUDA if present, else CPU")
+    threads: int = _key(0, "torch intra-op threads on the CPU; 0: auto (free cores, fewer on a busy machine)")
+    channels_last: bool = _key(True, "NHWC memory format for models with convolutions (faster on CPU and GPU)")
+    deterministic: bool = _key(False, "deterministic kernels (cuDNN, cuBLAS): bitwise-exact resume on a GPU")
+    amp: str = _key("none", "autocast: bf16 (GPU, or a CPU with avx512_bf16/AMX), fp16 (GPU), auto = bf16 where fast")
+    seed: int = _key(0, "seed of every random number generator (data order, init, augmentation)")
+    out_dir: str = _key("runs", "folder that holds the run folders")
+    max_steps: int = _key(0, "stop after this many optimizer steps (0: no limit); not kept on resume")
+    log_every: int = _key(50, "optimizer steps between host syncs: progress bar, NaN check, TensorBoard loss point")
+    save_every: int = _key(1, "epochs between last.pt writes and printed epoch lines (the last epoch always)")
+    tensorboard: bool = _key(True, "write TensorBoard events in the run folder")
+    plots: bool = _key(True, "plots/*.png at the end of the run")
+    quiet: bool = _key(False, "no progress bar, data or epoch lines; errors, warnings and the final line still print")
+    # training controls (what Lightning, Keras and fastai users expect)
+    patience: int = _key(0, "early stopping: epochs without a better validation metric (by > min_delta); 0: off")
+    min_delta: float = _key(0.0, "early stopping: the smallest change that counts as better")
+    clip_grad_norm: float = _key(0.0, "clip the gradients' total L2 norm to this before each step; 0: off")
+    warmup_steps: int = _key(0, "linear learning-rate warm-up over this many optimizer steps, with any scheduler")
+    lr_patience: int = _key(2, "scheduler=plateau: epochs without improvement before lr is multiplied by gamma")
+    save_every_steps: int = _key(0, "also write last.pt every N optimizer steps (mid-epoch, resumable); 0: off")
+    keep_last: int = _key(0, "keep the newest N checkpoints as checkpoints/step-NNNNNNN.pt; 0: only last/best")
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "loss": ("auto", "cross_entropy", "nll", "bce", "bce_logits", "mse", "l1"),
@@ -107,11 +115,28 @@ def recipe_names() -> list[str]:
     return sorted(p.stem for p in recipe_dir().glob("*.yaml"))
 
 
+# Names other tools use for a key, suggested (never silently accepted) in the unknown-key error.
+ALIASES = {
+    "learning_rate": "lr", "lr_rate": "lr", "learningrate": "lr", "num_epochs": "epochs", "n_epochs": "epochs",
+    "epoch": "epochs", "max_epochs": "epochs", "batchsize": "batch_size", "bs": "batch_size", "batch": "batch_size",
+    "wd": "weight_decay", "optim": "optimizer", "opt": "optimizer", "sched": "scheduler", "lr_scheduler": "scheduler",
+    "num_workers": "workers", "num_threads": "threads", "data": "dataset", "output_dir": "out_dir", "out": "out_dir",
+    "smoothing": "label_smoothing", "accumulate": "grad_accum", "grad_accumulation": "grad_accum",
+    "gradient_accumulation_steps": "grad_accum", "precision": "amp", "mixed_precision": "amp", "arch": "model",
+    "pretrained": "weights", "steps": "max_steps", "run_name": "name", "transform": "transforms",
+}
+
+
+def suggest(word: str, choices: list[str]) -> str:
+    """' (did you mean 'x'?)' for the closest of `choices`, or ''."""
+    near = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean '{near[0]}'?)" if near else ""
+
+
 def _unknown_key(key: str) -> UserError:
-    near = [f for f in FIELDS if key.startswith(f + "_") or f.startswith(key)] or \
-        difflib.get_close_matches(key, FIELDS, n=1)
-    hint = f" (did you mean '{near[0]}'?)" if near else ""
-    return UserError(f"unknown config key '{key}'{hint}; valid keys: {', '.join(FIELDS)}")
+    near = ALIASES.get(key.lower()) or next((f for f in FIELDS if key.startswith(f + "_") or f.startswith(key)), None)
+    hint = f" (did you mean '{near}'?)" if near else suggest(key, list(FIELDS))
+    return UserError(f"unknown config key '{key}'{hint}; `trainlab train --help` lists every key")
 
 
 def convert(key: str, value: object) -> object:
@@ -124,7 +149,7 @@ def convert(key: str, value: object) -> object:
     try:
         out = _as_type(kind, value)
     except (TypeError, ValueError):
-        raise UserError(f"bad value {value!r} for '{key}': expected {_type_name(kind)}") from None
+        raise UserError(f"bad value {value!r} for '{key}': expected {type_name(kind)}") from None
     if key in CHOICES and out not in CHOICES[key]:
         raise UserError(f"bad value {out!r} for '{key}': allowed values are {', '.join(CHOICES[key])}")
     if key in POSITIVE and out < 1:
@@ -167,8 +192,9 @@ def _as_type(kind: object, value: object) -> object:
     return [_as_type(item, v) for v in value]
 
 
-def _type_name(kind: object) -> str:
-    return getattr(kind, "__name__", None) or str(kind).replace("typing.", "")
+def type_name(kind: object) -> str:
+    """int, float, list[float], ... as written in the dataclass."""
+    return str(kind).replace("typing.", "") if typing.get_args(kind) else getattr(kind, "__name__", str(kind))
 
 
 def load_recipe(name_or_path: str) -> dict:
@@ -177,7 +203,9 @@ def load_recipe(name_or_path: str) -> dict:
     if not (path.suffix in (".yaml", ".yml") or path.is_file()):
         path = recipe_dir() / f"{name_or_path}.yaml"
         if not path.exists():
-            raise UserError(f"unknown recipe '{name_or_path}'; available: {', '.join(recipe_names())}")
+            names = recipe_names()
+            raise UserError(f"unknown recipe '{name_or_path}'{suggest(name_or_path, names)}; "
+                            f"available: {', '.join(names)}")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:

@@ -25,6 +25,17 @@ def format_eval(r: dict) -> str:
     return "\n".join(lines)
 
 
+def eval_json(r: dict) -> dict:
+    """`trainlab eval --json`: the result with classes named: per_class as {class: accuracy},
+    confusion as {"labels": [...], "matrix": rows of true class, columns of predicted class}."""
+    out = {k: v for k, v in r.items() if k not in ("per_class", "confusion", "classes")}
+    if "per_class" in r:
+        labels = r.get("classes") or [str(i) for i in range(len(r["per_class"]))]
+        out["per_class"] = dict(zip(labels, r["per_class"]))
+        out["confusion"] = {"labels": labels, "matrix": r["confusion"]}
+    return out
+
+
 def format_history(history: list[dict]) -> str:
     lines = [f"{'epoch':>5} {'step':>7} {'train_loss':>10} {'val_loss':>9} {'val_acc':>8} {'lr':>9} {'seconds':>8}"]
     for h in history:

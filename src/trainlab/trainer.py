@@ -14,7 +14,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from .config import Config, replace, to_dict
@@ -24,6 +23,7 @@ from .errors import Diverged, Interrupted, UserError
 from .interrupt import StopFlag
 from .optim import Schedule, build_optimizer, build_scheduler
 from .results import FitResult, Progress
+from .progress import make_bar
 from .runs import Run, unique_dir
 from .runtime import Runtime, build, check_model_accepts, first_line, seed_everything
 
@@ -78,8 +78,7 @@ class Trainer:
         n, accum = len(batches), cfg.grad_accum
         rt.model.train()
         pending = []  # (step, loss on the device, samples): read back every log_every steps
-        self.bar = tqdm(total=n, initial=batches.start_position, desc=f"epoch {p.epoch + 1}/{cfg.epochs}",
-                        unit="batch", leave=False, dynamic_ncols=True)
+        self.bar = make_bar(n, batches.start_position, f"epoch {p.epoch + 1}/{cfg.epochs}", cfg.quiet)
         started = time.perf_counter()
         for micro, (x, y) in enumerate(batches.epoch(), start=batches.start_position + 1):  # micro: 1..n
             with rt.autocast:
@@ -180,7 +179,8 @@ class Trainer:
             self.save("best")
         if p.epoch % cfg.save_every == 0 or p.epoch == cfg.epochs or p.early_stopped:
             self.save("last")
-            print(epoch_line(row, cfg.epochs, len(self.train_batches.source)), flush=True)
+            if not cfg.quiet:
+                print(epoch_line(row, cfg.epochs, len(self.train_batches.source)), flush=True)
         return row
 
     def check_patience(self, score: float) -> None:

@@ -6,13 +6,14 @@ Two ways to change the head, as in the notes:
 - head="append":  `vgg16.classifier.add_module('add_linear', nn.Linear(1000, num_classes))`
   (ResNet: `fc = Sequential(original fc, Linear(1000, n))`).
 
-Pretrained weights cannot be downloaded on these machines, so `weights` is the path of a local file
-holding the torchvision backbone's state_dict (e.g. vgg16-397923af.pth). It is loaded into the
-original 1000-class architecture before the head is swapped. Both backbones end in an adaptive
+trainlab does not download pretrained weights: `weights` is the path of a local file holding the
+torchvision backbone's state_dict (e.g. vgg16-397923af.pth, from torchvision's model page). It is
+loaded into the original 1000-class architecture before the head is swapped. Both backbones end in an adaptive
 average pool, so any input of at least 32x32 (CIFAR-10 included) works.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,14 +88,18 @@ def _backbone(name: str, weights: str) -> nn.Module:
     model = getattr(torchvision.models, name)(weights=None)
     if state is None:
         print(f"{name}: backbone starts from random init because no weights file was given "
-              f"(no machine here can download them; pass weights=PATH to a local state_dict file)")
+              f"(trainlab does not download weights; pass weights=PATH to a local ImageNet state_dict file)")
     else:
         _load_backbone(model, state, weights)
     return model
 
 
-def _freeze_all_but(model: nn.Module, head: nn.Module) -> None:
+def _freeze_all_but(model: nn.Module, head: nn.Module, name: str, weights: str) -> None:
     """Train only the new head: the usual first stage of fine-tuning."""
+    if not weights:  # a frozen random backbone gives the head random features to learn from
+        print(f"warning: {name}: freeze=true without weights=PATH trains only the head on a randomly initialised, "
+              "frozen backbone; pass weights=PATH to an ImageNet state_dict file, or drop freeze=true",
+              file=sys.stderr)
     model.requires_grad_(False)
     head.requires_grad_(True)
 
@@ -113,7 +118,7 @@ def vgg16(num_classes: int = 10, head: str = "replace", weights: str = "", freez
     else:
         model.classifier[6] = new
     if freeze:
-        _freeze_all_but(model, new)
+        _freeze_all_but(model, new, "vgg16", weights)
     return model
 
 
@@ -128,5 +133,5 @@ def resnet18(num_classes: int = 10, head: str = "replace", weights: str = "", fr
     new = nn.Linear(1000 if head == "append" else 512, num_classes)
     model.fc = nn.Sequential(model.fc, new) if head == "append" else new
     if freeze:
-        _freeze_all_but(model, new)
+        _freeze_all_but(model, new, "resnet18", weights)
     return model
