@@ -12,6 +12,7 @@ import torch
 from . import checkpoint as ckpt
 from .config import Config, from_dict, make_config, replace
 from .data import Splits, build_dataset
+from .distributed import from_env, is_main
 from .errors import UserError
 from .models import build_model
 from .results import FitResult
@@ -53,16 +54,20 @@ def model_for(cfg: Config, classes: list[str], input_shape: tuple[int, ...]) -> 
 
 
 def train_config(cfg: Config, resume: Path | None = None) -> FitResult:
+    dist = from_env()
+    if dist.active and cfg.nproc not in (1, dist.world):
+        raise UserError(f"nproc={cfg.nproc} but torchrun started {dist.world} processes")
     seed_everything(cfg.seed)
     splits = load_data(cfg)
     cfg = resolve_loss(cfg, splits.classes)
     if splits.classes and cfg.loss in ("mse", "l1"):
         raise UserError(f"loss={cfg.loss} is for regression targets, but {cfg.dataset} has classes "
                         f"({', '.join(splits.classes[:5])}...): use loss=auto or loss=cross_entropy")
-    if not cfg.quiet:
+    quiet = cfg.quiet or not is_main()  # under torchrun only rank 0 prints
+    if not quiet:
         print(f"data: {cfg.dataset} from {splits.source}: {len(splits.train)} train / {len(splits.test)} test "
               f"samples, input {tuple(splits.input_shape)}, {describe_classes(splits.classes)}")
-    if "table" in splits.info and not cfg.quiet:
+    if "table" in splits.info and not quiet:
         print(f"table: {splits.info['table'].get('summary', '')}")
     model = model_for(cfg, splits.classes, splits.input_shape)
     info = {**splits.info, "data_shape": list(splits.input_shape)}  # what predict resizes new images to
@@ -85,8 +90,13 @@ def resume(run: str, **overrides) -> FitResult:
     """Continue a run from its last checkpoint; max_steps is reset unless given again."""
     path = ckpt.resolve(run, which="last")
     values = {**ckpt.load(path)["config"], "max_steps": 0}
+    if from_env().active:
+        overrides = {"nproc": from_env().world, **overrides}  # the processes torchrun started
     before, after = from_dict(values), from_dict({**values, **overrides})
+    same_global_batch = before.batch_size * before.nproc == after.batch_size * after.nproc
     for key in overrides:
+        if key in ("nproc", "batch_size") and same_global_batch:
+            continue  # e.g. a 1-process run at batch 64 resumed on 2 processes at batch 32 each
         if key not in RESUMABLE and getattr(before, key) != getattr(after, key):
             raise UserError(f"'{key}' cannot change when resuming (the run has {key}={getattr(before, key)!r}); "
                             f"start a new run instead, e.g. trainlab train {before.recipe} {key}=...")

@@ -147,6 +147,11 @@ def cmd_train(args) -> int:
     from . import api
 
     recipe, overrides = split_recipe(args.args, "train")
+    nproc = requested_processes(args, overrides)
+    if nproc > 1:  # start torchrun with the same command line; it runs this function once per rank
+        from .distributed import launch
+
+        return launch(["train", *args.args, *(["--resume", args.resume] if args.resume else [])], nproc)
     if args.resume:
         if recipe:
             raise_user(f"--resume takes the recipe from the checkpoint; drop '{recipe}'")
@@ -162,6 +167,21 @@ def cmd_config(args) -> int:
     recipe, overrides = split_recipe(args.args, "config")
     print(resolved_yaml(recipe or "mnist-cnn", overrides), end="")
     return 0
+
+
+def requested_processes(args, overrides: dict) -> int:
+    """nproc to start here: 0 under torchrun (already started), else nproc= or the resumed run's."""
+    from . import checkpoint as ckpt
+    from .config import convert
+    from .distributed import from_env
+
+    if from_env().active:
+        return 0
+    if "nproc" in overrides:
+        return convert("nproc", overrides["nproc"])
+    if args.resume:
+        return int(ckpt.load(ckpt.resolve(args.resume))["config"].get("nproc", 1))
+    return 1
 
 
 def cmd_eval(args) -> int:
@@ -314,20 +334,26 @@ def main(argv: list[str] | None = None) -> int:
                "data": cmd_data, "predict": cmd_predict, "report": cmd_report, "export": cmd_export,
                "lr-find": cmd_lr_find,
                "example": cmd_example}[args.command]
+    from .distributed import is_main, shutdown
+
     try:
         return handler(args)
-    except UserError as e:
+    except UserError as e:  # under torchrun every rank meets the same user error: rank 0 says it
         _close_progress_bars()
-        print(f"trainlab: error: {e}", file=sys.stderr)
+        if is_main():
+            print(f"trainlab: error: {e}", file=sys.stderr)
         return e.exit_code
     except Interrupted as e:
         _close_progress_bars()
-        print(f"trainlab: {e}", file=sys.stderr)
+        if is_main():
+            print(f"trainlab: {e}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
         _close_progress_bars()
         print("trainlab: interrupted", file=sys.stderr)
         return 130
+    finally:
+        shutdown()  # leave the torchrun process group cleanly (nothing outside torchrun)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,7 @@ class Config:
     max_lr: float = _key(0.0, "OneCycleLR peak; 0: use lr")
     grad_accum: int = _key(1, "batches per optimizer step (the update equals one batch that many times larger)")
     device: str = _key("auto", "auto: CUDA if present, else CPU")
+    nproc: int = _key(1, "processes (GPUs) to train on, started through torchrun; batch_size is per process")
     threads: int = _key(0, "torch intra-op threads on the CPU; 0: auto (free cores, fewer on a busy machine)")
     channels_last: bool = _key(True, "NHWC memory format for models with convolutions (faster on CPU and GPU)")
     deterministic: bool = _key(False, "deterministic kernels (cuDNN, cuBLAS): bitwise-exact resume on a GPU")
@@ -102,7 +103,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 NON_NEGATIVE = ("threads", "image_size", "max_steps", "lr", "momentum", "weight_decay", "max_lr", "seed", "patience",
                 "min_delta", "clip_grad_norm", "warmup_steps", "lr_patience", "save_every_steps", "keep_last")
-POSITIVE = ("epochs", "batch_size", "eval_batch_size", "grad_accum", "log_every", "step_size", "save_every")
+POSITIVE = ("nproc", "epochs", "batch_size", "eval_batch_size", "grad_accum", "log_every", "step_size", "save_every")
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 TYPES = typing.get_type_hints(Config)
 

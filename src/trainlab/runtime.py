@@ -8,6 +8,7 @@ so their batches, precision and loss cannot disagree: evaluation of a finished r
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from dataclasses import dataclass
@@ -16,9 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import distributed
 from .config import Config
 from .data import TensorData
 from .data.plan import plan_batches
+from .distributed import Dist
 from .errors import UserError
 from .evaluation import evaluate
 from .optim import Criterion
@@ -35,20 +38,28 @@ class Runtime:
     amp: torch.dtype | None  # autocast dtype; None: fp32
     channels_last: bool  # the model and uint8 image batches are NHWC
     criterion: Criterion
-    model: nn.Module
+    model: nn.Module  # the plain model: evaluation, prediction, state_dict
     scaler: torch.amp.GradScaler  # always there; enabled only for fp16, a pass-through otherwise
+    dist: Dist = Dist()  # this process's place under torchrun (rank 0 of 1 otherwise)
+    train_model: nn.Module | None = None  # what training calls: DDP(model) under torchrun, else model
 
     def __post_init__(self):
         # one reusable context: no per-step construction; disabled autocast costs nothing measurable
         self.autocast = torch.autocast(self.device.type, dtype=self.amp or torch.float32,
                                        enabled=self.amp is not None)
+        self.train_model = self.train_model or self.model
+
+    def no_sync(self):
+        """Skip DDP's gradient all-reduce (accumulation micro-batches before the group's last)."""
+        return self.train_model.no_sync() if self.dist.active else contextlib.nullcontext()
 
     def batches(self, train, val=None):
         """(train batches, val batches or None) on this runtime's device and memory format."""
         c = self.cfg
         return plan_batches(train, val, transforms=c.transforms, mean=c.mean, std=c.std, batch_size=c.batch_size,
                             eval_batch_size=c.eval_batch_size, seed=c.seed, drop_last=c.drop_last,
-                            channels_last=self.channels_last, workers=c.workers, device=self.device)
+                            channels_last=self.channels_last, workers=c.workers, device=self.device,
+                            rank=self.dist.rank, world=self.dist.world)
 
     def eval_batches(self, data):
         """In-order batches with only the deterministic part of the transforms, as validation gets."""
@@ -82,31 +93,34 @@ class Runtime:
 def build(cfg: Config, model: nn.Module, data=None) -> Runtime:
     """The runtime for `cfg`: set up device, precision, criterion, then the model on the device.
     `data` (the training or evaluation data) decides whether NHWC applies: uint8 image tensors."""
-    device = setup_device(cfg)
+    dist = distributed.from_env()
+    device = distributed.setup(dist, setup_device(cfg, dist))
     amp = setup_precision(cfg, device)
     criterion = Criterion(cfg.loss, cfg.reduction, cfg.label_smoothing)
     nhwc = cfg.channels_last and is_image_tensor(data) and uses_conv(model)
     model = model.to(device, memory_format=torch.channels_last) if nhwc else model.to(device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
-    return Runtime(cfg, device, amp, nhwc, criterion, model, scaler)
+    return Runtime(cfg, device, amp, nhwc, criterion, model, scaler, dist, distributed.wrap(model, dist, device))
 
 
-def setup_device(cfg: Config) -> torch.device:
+def setup_device(cfg: Config, dist: Dist = Dist()) -> torch.device:
     device = pick_device(cfg.device)
     if device.type == "cpu" or cfg.threads:
-        torch.set_num_threads(choose_threads(cfg.threads))
+        torch.set_num_threads(choose_threads(cfg.threads, dist))
     if cfg.deterministic:
         make_deterministic()
     return device
 
 
-def choose_threads(requested: int) -> int:
+def choose_threads(requested: int, dist: Dist = Dist()) -> int:
     """torch's intra-op threads: `requested`, or (0 = auto) the cores this process may use less the
     load of other processes. One thread per core on a busy machine collapsed: mnist-cnn took 39 s
     per epoch with 2 threads and 1.4 s with 1 on 2 cores at load 4-7 (benchmarks/NOTES.md)."""
     if requested:
         return requested
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if dist.active:  # the processes of this machine share its cores
+        return max(1, cores // int(os.environ.get("LOCAL_WORLD_SIZE", dist.world)))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     others = max(0.0, load - 1.0)  # the 1-minute load average counts this process too
     threads = max(1, min(cores, int(cores - others + 0.5)))

@@ -6,6 +6,7 @@ steps prepare the data, the optimizer and the run folder (or restore a checkpoin
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import time
@@ -19,6 +20,7 @@ from . import checkpoint as ckpt
 from .config import Config, replace, to_dict
 from .data import TensorData
 from .data.inputs import as_tensor_data, infer_classes
+from .distributed import all_sum, broadcast
 from .errors import Diverged, Interrupted, UserError
 from .interrupt import StopFlag
 from .optim import Schedule, build_optimizer, build_scheduler
@@ -32,7 +34,8 @@ class Trainer:
     def __init__(self, rt: Runtime, train, val, *, classes: list[str], info: dict, state: dict | None = None,
                  run_dir: Path | None = None, stop: StopFlag | None = None):
         self.rt, self.cfg, self.classes, self.info = rt, rt.cfg, classes, info
-        self.stop = stop or StopFlag()
+        self.stop, self.stopping = stop or StopFlag(), False
+        self.main = rt.dist.main  # only rank 0 prints and writes
         self.progress, self.history, self.last_eval = Progress(), [], {}
         self.setup_data(train, val)
         self.setup_optimizer()
@@ -65,10 +68,12 @@ class Trainer:
 
     def setup_run(self, run_dir: Path | None, resumed: bool) -> None:
         """The run folder: a new unique one, or the resumed run's own (its rows after the checkpoint dropped)."""
-        path = run_dir or unique_dir(self.cfg.out_dir, self.cfg.name or self.cfg.recipe)
-        self.cfg = replace(self.cfg, name=path.name)
+        if not run_dir and self.main:
+            run_dir = unique_dir(self.cfg.out_dir, self.cfg.name or self.cfg.recipe)
+        path = Path(broadcast(run_dir, self.rt.dist))  # the folder rank 0 created
+        self.cfg = replace(self.cfg, name=path.name, nproc=self.rt.dist.world)
         self.created = not resumed
-        self.run = Run(path, to_dict(self.cfg), tensorboard=self.cfg.tensorboard)
+        self.run = Run(path, to_dict(self.cfg), tensorboard=self.cfg.tensorboard, enabled=self.main)
         if resumed:
             self.run.keep_metrics_through(self.progress.epoch)
 
@@ -78,17 +83,17 @@ class Trainer:
         n, accum = len(batches), cfg.grad_accum
         rt.model.train()
         pending = []  # (step, loss on the device, samples): read back every log_every steps
-        self.bar = make_bar(n, batches.start_position, f"epoch {p.epoch + 1}/{cfg.epochs}", cfg.quiet)
+        self.bar = make_bar(n, batches.start_position, f"epoch {p.epoch + 1}/{cfg.epochs}", cfg.quiet or not self.main)
         started = time.perf_counter()
         for micro, (x, y) in enumerate(batches.epoch(), start=batches.start_position + 1):  # micro: 1..n
+            last_micro = micro % accum == 0 or micro == n  # the accumulation group's last: update after it
             with rt.autocast:
-                out = rt.model(x)
+                out = rt.train_model(x)
             loss = rt.criterion(out.float(), y)  # the loss in fp32: BCE is not autocast-safe
             pending.append((p.step + 1, loss.detach(), len(y)))
-            if self.accum_mean:
-                loss = loss / self.group_size(micro)
-            rt.scaler.scale(loss).backward()
-            if micro % accum and micro < n:
+            with contextlib.nullcontext() if last_micro else rt.no_sync():
+                rt.scaler.scale(self.weighted(loss, micro, len(y))).backward()
+            if not last_micro:
                 continue  # accumulating: the update comes after grad_accum micro-batches (or the epoch's last)
             if cfg.clip_grad_norm:
                 rt.scaler.unscale_(opt)  # clip the true gradients (a no-op unless fp16 scaling is on)
@@ -103,11 +108,26 @@ class Trainer:
             if cfg.save_every_steps and p.step % cfg.save_every_steps == 0:
                 self.sync(pending, started)  # the checkpoint's progress must count every loss so far
                 self.save("last")
-            if self.stop.requested or p.step == self.stop_step:
+            if self.stop_requested() or p.step == self.stop_step:
                 self.end_window(pending, started)
                 return False
         self.end_window(pending, started)
         return True
+
+    def weighted(self, loss: torch.Tensor, micro: int, samples: int) -> torch.Tensor:
+        """The loss whose gradient, averaged by DDP over ranks and summed over an accumulation
+        group, equals the gradient of one batch of the whole group on one process."""
+        if self.accum_mean:
+            loss = loss / self.group_size(micro)
+        if self.rt.dist.active:  # DDP divides by world: a mean loss gets its share of the global batch
+            world = self.rt.dist.world
+            share = samples * world / self.train_batches.global_size if self.cfg.reduction == "mean" else world
+            loss = loss * share
+        return loss
+
+    def stop_requested(self) -> bool:
+        """Ctrl-C: at once in one process; under torchrun at the next sync, where the ranks agree on it."""
+        return self.stopping if self.rt.dist.active else self.stop.requested
 
     @property
     def accum_mean(self) -> bool:
@@ -126,17 +146,23 @@ class Trainer:
         self.bar.close()
 
     def sync(self, pending: list, started: float) -> None:
-        """Read the pending losses back (one host sync), check them, log them, update the bar."""
+        """Read the pending losses back (one host sync; under torchrun summed over ranks with the
+        Ctrl-C flags), check them, log them, update the bar."""
         if not pending:
             return
-        values = torch.stack([loss for _, loss, _ in pending]).float().tolist()
+        mean, dist = self.cfg.reduction == "mean", self.rt.dist
+        sums = torch.stack([loss.double() * n if mean else loss.double() for _, loss, n in pending])
+        counts = torch.tensor([n for _, _, n in pending] + [self.stop.requested], dtype=torch.float64)
+        packed = all_sum(torch.cat([sums, counts.to(sums.device)]), dist).tolist()
+        sums, counts, self.stopping = packed[:len(pending)], packed[len(pending):-1], packed[-1] > 0
         p = self.progress
-        for (step, _, n), value in zip(pending, values):
+        values = [s / c if mean else s for s, c in zip(sums, counts)]  # the loss of each step
+        for (step, _, _), value in zip(pending, values):
             if not math.isfinite(value):
                 self.bar.close()  # the message goes on its own line, not onto the bar's
                 raise Diverged(f"loss became {value} at step {step} (epoch {p.epoch + 1}); {self.kept()}")
-            p.loss_sum += value * n if self.cfg.reduction == "mean" else value
-            p.samples += n
+        p.loss_sum += sum(sums)
+        p.samples += int(sum(counts))
         # one TensorBoard point per window (at its last step): a scalar event costs ~75 us, a step here ~1.7 ms
         self.run.log_steps("train/loss", [(pending[-1][0], sum(values) / len(values))])
         elapsed = p.seconds + time.perf_counter() - started
@@ -149,7 +175,7 @@ class Trainer:
         last = self.run.checkpoints / "last.pt"
         if last.exists():
             return f"stopped, the last good checkpoint is {last}"
-        if self.created:
+        if self.created and self.main:
             self.run.close()
             shutil.rmtree(self.run.path, ignore_errors=True)
             return f"stopped before any checkpoint was written; removed {self.run.path}"
@@ -180,7 +206,7 @@ class Trainer:
         if p.epoch % cfg.save_every == 0 or p.epoch == cfg.epochs or p.early_stopped:
             self.save("last")
             if not cfg.quiet:
-                print(epoch_line(row, cfg.epochs, len(self.train_batches.source)), flush=True)
+                self.say(epoch_line(row, cfg.epochs, len(self.train_batches.source)))
         return row
 
     def check_patience(self, score: float) -> None:
@@ -195,8 +221,8 @@ class Trainer:
         if p.stale_epochs >= cfg.patience:
             p.early_stopped = True
             what = "val_acc" if self.last_eval.get("accuracy") is not None else "val_loss"
-            print(f"early stopping at epoch {p.epoch}: {what} has not improved by more than {cfg.min_delta:g} "
-                  f"for {p.stale_epochs} epochs (patience={cfg.patience})", flush=True)
+            self.say(f"early stopping at epoch {p.epoch}: {what} has not improved by more than {cfg.min_delta:g} "
+                     f"for {p.stale_epochs} epochs (patience={cfg.patience})")
 
     def state(self) -> dict:
         return {"model": self.rt.model.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -207,8 +233,14 @@ class Trainer:
                 "classes": self.classes, "info": self.info, "input_shape": list(self.example.shape[1:]),
                 "metrics": self.last_eval, "data_shape": self.info.get("data_shape") or self.data_shape}
 
+    def say(self, line: str) -> None:
+        if self.main:
+            print(line, flush=True)
+
     def save(self, which: str) -> Path:
         path = self.run.checkpoints / f"{which}.pt"
+        if not self.main:  # every rank holds the same state; rank 0 writes it
+            return path
         ckpt.save(self.state(), path)
         if which == "last" and self.cfg.keep_last:
             ckpt.keep_copy(path, self.run.checkpoints / f"step-{self.progress.step:07d}.pt", self.cfg.keep_last)
@@ -243,7 +275,7 @@ class Trainer:
         cfg, p = self.cfg, self.progress
         if p.epoch >= cfg.epochs or p.early_stopped:
             why = "early stopping ended it" if p.early_stopped else "to train further"
-            print(f"run {self.run.path} is already complete ({p.epoch}/{cfg.epochs} epochs); {why}: "
+            self.say(f"run {self.run.path} is already complete ({p.epoch}/{cfg.epochs} epochs); {why}: "
                   f"trainlab train --resume {self.run.path} epochs=N (N > {p.epoch})"
                   + (" patience=0" if p.early_stopped else ""))
             self.run.close()
@@ -253,22 +285,22 @@ class Trainer:
                 finished = self.train_epoch()
                 if finished:
                     self.end_epoch()
-                if not finished or self.stop.requested or (self.stop_step and p.step >= self.stop_step):
+                if not finished or self.stop_requested() or (self.stop_step and p.step >= self.stop_step):
                     self.stopped_early()
                     break
         finally:
             self.run.close()
-        if cfg.plots and p.epoch:
+        if cfg.plots and p.epoch and self.main:
             self.plots()
-        print(f"run saved in {self.run.path}")
+        self.say(f"run saved in {self.run.path}")
         return FitResult(self.rt.model, self.run.path, self.history, self.last_eval)
 
     def stopped_early(self) -> None:
         path = self.save("last")
         resume = f"resume with: trainlab train --resume {self.run.path}"
-        if self.stop.requested:
+        if self.stop_requested():
             raise Interrupted(f"interrupted at step {self.progress.step}; checkpoint {path}; {resume}")
-        print(f"stopped at max_steps={self.cfg.max_steps} (step {self.progress.step}); checkpoint {path}; {resume}")
+        self.say(f"stopped at max_steps={self.cfg.max_steps} (step {self.progress.step}); checkpoint {path}; {resume}")
 
 
 def epoch_line(row: dict, epochs: int, samples: int) -> str:

@@ -45,10 +45,21 @@ class SeededEpochs:
 
     Shared by the device path (TensorBatches) and the DataLoader path (LoaderBatches), so both
     draw the same permutation for the same seed and resume the same way.
+
+    Under torchrun (`world` processes) every rank draws the same permutation and batch i is the
+    i-th slice of `batch_size * world` samples, of which rank r takes the r-th share: each
+    optimizer step sees the same samples as one process with a `world` times larger batch. A
+    final global batch smaller than `world` (some rank would get no sample) is dropped.
+    (torch's DistributedSampler pads the last batch with repeated samples instead, which would
+    break that equality.)
     """
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool):
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool, rank: int = 0,
+                 world: int = 1):
         self.n, self.batch_size, self.shuffle, self.drop_last = n, batch_size, shuffle, drop_last
+        self.rank, self.world = rank, world
+        self.global_batch = batch_size * world
+        self.global_size = 0  # samples in the global batch last served, over all ranks
         self.generator = torch.Generator().manual_seed(seed)  # CPU generator: same draws on any device
         self.position = 0  # batches served in the current epoch; 0 between epochs
         self.epochs_started = 0
@@ -56,7 +67,18 @@ class SeededEpochs:
         self._resume_position = 0
 
     def __len__(self) -> int:
-        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+        """Batches per epoch (global batches: the same count on every rank)."""
+        full, rest = divmod(self.n, self.global_batch)
+        return full + (not self.drop_last and rest >= self.world)
+
+    def bounds(self, i: int) -> tuple[int, int]:
+        """[lo, hi) positions in the epoch's order of this rank's share of batch i; sets global_size."""
+        lo = i * self.global_batch
+        size = min(self.global_batch, self.n - lo)
+        base, extra = divmod(size, self.world)  # shares differ by at most one sample
+        lo += self.rank * base + min(self.rank, extra)
+        self.global_size = size
+        return lo, lo + base + (self.rank < extra)
 
     @property
     def start_position(self) -> int:
@@ -88,8 +110,9 @@ class TensorBatches(SeededEpochs):
     """Batches of (x, y) from device-resident tensors; `epoch()` yields one pass."""
 
     def __init__(self, data: TensorData, batch_size: int, *, device: torch.device, shuffle: bool,
-                 seed: int = 0, drop_last: bool = False, transform=None, augment=None):
-        super().__init__(len(data), batch_size, shuffle, seed, drop_last)
+                 seed: int = 0, drop_last: bool = False, transform=None, augment=None, rank: int = 0,
+                 world: int = 1):
+        super().__init__(len(data), batch_size, shuffle, seed, drop_last, rank, world)
         self.source = data
         self.x = data.x.to(device)
         self.y = data.y.to(device)
@@ -100,15 +123,15 @@ class TensorBatches(SeededEpochs):
     def epoch(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         start, epoch, order = self.begin_epoch()
         order = order.to(self.device) if self.shuffle else None
-        bs = self.batch_size
         for i in range(start, len(self)):
+            lo, hi = self.bounds(i)
             if order is None:
-                xb, yb = self.x[i * bs:(i + 1) * bs], self.y[i * bs:(i + 1) * bs]
+                xb, yb = self.x[lo:hi], self.y[lo:hi]
             else:
-                idx = order[i * bs:(i + 1) * bs]
+                idx = order[lo:hi]
                 xb, yb = self.x.index_select(0, idx), self.y.index_select(0, idx)
             if self.augment is not None:
-                xb = self.augment(xb, epoch, i)
+                xb = self.augment(xb, epoch, i * self.world + self.rank)  # ranks draw different crops
             self.position = i + 1  # counted before the yield: a checkpoint taken now resumes after it
             yield self.transform(xb), yb
         self.position = 0

@@ -48,34 +48,36 @@ class _EpochKeys(Sampler):
     def __init__(self, owner: "LoaderBatches"):
         self.owner = owner
 
-    def __len__(self) -> int:
-        return len(self.owner.order) - self.owner.first_sample
-
     def __iter__(self):
         o = self.owner
-        for pos in range(o.first_sample, len(o.order)):
-            yield hash((o.seed, o.epoch_index, pos)) & (2**63 - 1), int(o.order[pos])
+        for i in range(o.first_batch, len(o)):  # this rank's share of each remaining batch
+            lo, hi = o.bounds(i)
+            for pos in range(lo, hi):
+                yield hash((o.seed, o.epoch_index, pos)) & (2**63 - 1), int(o.order[pos])
 
 
 class LoaderBatches(SeededEpochs):
     """Same interface as TensorBatches (epoch(), position, state_dict(), example()), over a DataLoader."""
 
     def __init__(self, source, batch_size: int, *, device: torch.device, shuffle: bool, seed: int = 0,
-                 drop_last: bool = False, pipeline=None, eval_pipeline=None, workers: int = -1):
-        super().__init__(len(source), batch_size, shuffle, seed, drop_last)
+                 drop_last: bool = False, pipeline=None, eval_pipeline=None, workers: int = -1, rank: int = 0,
+                 world: int = 1):
+        super().__init__(len(source), batch_size, shuffle, seed, drop_last, rank, world)
         self.source, self.device, self.seed = source, device, seed
         self.eval_samples = SeededSamples(source, eval_pipeline)
         self.train_samples = SeededSamples(source, pipeline)
-        self.order, self.first_sample, self.epoch_index = torch.arange(len(source)), 0, 0
+        self.order, self.first_batch, self.epoch_index = torch.arange(len(source)), 0, 0
         workers = min(2, os.cpu_count() or 1) if workers < 0 else workers
+        # the sampler yields only the counted batches' samples, so the DataLoader keeps every one
         self.loader = DataLoader(self.train_samples, batch_size=batch_size, sampler=_EpochKeys(self),
-                                 drop_last=drop_last, num_workers=workers, persistent_workers=workers > 0,
+                                 drop_last=False, num_workers=workers, persistent_workers=workers > 0,
                                  pin_memory=device.type == "cuda")
 
     def epoch(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         start, self.epoch_index, self.order = self.begin_epoch()
-        self.first_sample = start * self.batch_size  # the sampler reads these when the DataLoader starts
+        self.first_batch = start  # the sampler reads these when the DataLoader starts
         for i, (xb, yb) in enumerate(self.loader, start):
+            self.bounds(i)  # global_size of this batch
             self.position = i + 1
             yield xb.to(self.device, non_blocking=True), torch.as_tensor(yb).to(self.device, non_blocking=True)
         self.position = 0

@@ -30,7 +30,7 @@ def resize_tensors(data: TensorData | None, specs: list[Spec]) -> TensorData | N
 
 def plan_batches(train, val, *, transforms: list[str], mean: list[float], std: list[float], batch_size: int,
                  eval_batch_size: int, seed: int, drop_last: bool, channels_last: bool, workers: int,
-                 device: torch.device, evaluation: bool = False):
+                 device: torch.device, evaluation: bool = False, rank: int = 0, world: int = 1):
     """(train_batches, val_batches or None) for TensorData or torch Datasets; with evaluation=True,
     the first is unshuffled and unaugmented. channels_last: serve uint8 image batches NHWC (the
     runtime decided it and converted the model)."""
@@ -41,7 +41,7 @@ def plan_batches(train, val, *, transforms: list[str], mean: list[float], std: l
         pipeline = per_sample_pipeline(specs, mean, std) if specs or mean else None
         eval_pipeline = per_sample_pipeline(eval_specs, mean, std) if eval_specs or mean else None
         loader = LoaderBatches(train, batch_size, device=device, shuffle=not evaluation, seed=seed, drop_last=drop_last,
-                               pipeline=pipeline, eval_pipeline=eval_pipeline, workers=workers)
+                               pipeline=pipeline, eval_pipeline=eval_pipeline, workers=workers, rank=rank, world=world)
         val_loader = val is not None and LoaderBatches(val, eval_batch_size, device=device, shuffle=False,
                                                        pipeline=eval_pipeline, eval_pipeline=eval_pipeline, workers=workers)
         return loader, val_loader or None
@@ -57,9 +57,10 @@ def plan_batches(train, val, *, transforms: list[str], mean: list[float], std: l
     if batchable(rest):
         augment = BatchAugment(rest, seed) if any(s.name in RANDOM for s in rest) else None
         train_batches = TensorBatches(train, batch_size, device=device, shuffle=not evaluation, seed=seed,
-                                      drop_last=drop_last, transform=normalize, augment=augment)
+                                      drop_last=drop_last, transform=normalize, augment=augment, rank=rank, world=world)
     else:
         train_batches = LoaderBatches(train, batch_size, device=device, shuffle=True, seed=seed, drop_last=drop_last,
                                       pipeline=per_sample_pipeline(rest, mean, std),
-                                      eval_pipeline=per_sample_pipeline(eval_version(rest), mean, std), workers=workers)
+                                      eval_pipeline=per_sample_pipeline(eval_version(rest), mean, std), workers=workers,
+                                      rank=rank, world=world)
     return train_batches, val_batches or None
