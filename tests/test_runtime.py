@@ -120,5 +120,5 @@ def test_auto_threads_leave_busy_cores_alone(monkeypatch, capsys, load, expected
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1})
     monkeypatch.setattr("os.getloadavg", lambda: (load, load, load))
     assert choose_threads(0) == expected
-    assert f"threads: {expected} (auto: 2 cores, load average {load:.1f}" in capsys.readouterr().out
+    assert f"threads: {expected} (auto: 2 cores, load average {load:.1f}" in capsys.readouterr().err
     assert choose_threads(3) == 3  # an explicit choice is kept

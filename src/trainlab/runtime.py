@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -124,7 +125,8 @@ def choose_threads(requested: int, dist: Dist = Dist()) -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     others = max(0.0, load - 1.0)  # the 1-minute load average counts this process too
     threads = max(1, min(cores, int(cores - others + 0.5)))
-    print(f"threads: {threads} (auto: {cores} cores, load average {load:.1f}; threads=N sets it)")
+    # on stderr: a note about this process, not output (eval --json and predict --json stay pure JSON)
+    print(f"threads: {threads} (auto: {cores} cores, load average {load:.1f}; threads=N sets it)", file=sys.stderr)
     return threads
 
 
