@@ -237,7 +237,7 @@ class Trainer:
                     print(f"stopped at max_steps={cfg.max_steps} (step {p.step}); checkpoint {path}")
                     break
         finally:
-            self.run.close()
+            self.run.close(self.progress)
         if cfg.plots and self.run.enabled and p.epoch:
             self.plots()
         print(f"run saved in {self.run.path}")
