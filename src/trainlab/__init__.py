@@ -14,6 +14,7 @@ _EXPORTS = {
     "train": "api", "resume": "api", "evaluate_run": "api", "TensorData": "data",
     "build_model": "models", "register_model": "models", "build_dataset": "data",
     "register_dataset": "data", "UserError": "errors", "load": "predict", "Predictor": "predict",
+    "report_html": "html_report", "compare_runs": "compare", "list_runs": "runlist",
 }
 
 

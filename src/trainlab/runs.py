@@ -57,6 +57,7 @@ class Run:
         previous = read_status(self.path)
         resumed = (self.checkpoints / "last.pt").exists()
         epoch, step = (previous.get("epoch", 0), previous.get("step", 0)) if resumed else (0, 0)
+        self._started = time.monotonic()
         session = {"started": _now(), "resumed": resumed, "from_epoch": epoch, "from_step": step,
                    "hardware": hardware(config)}
         status = {"state": "running", "epoch": epoch, "step": step, "epochs": config.get("epochs"),
@@ -128,8 +129,8 @@ class Run:
         error = sys.exc_info()[1]
         s["state"], s["reason"] = _outcome(error, s["epoch"], s.get("epochs") or 0)
         s["updated"] = _now()
-        s["sessions"][-1].update(ended=s["updated"], to_epoch=s["epoch"], to_step=s["step"], outcome=s["state"],
-                                 reason=s["reason"])
+        s["sessions"][-1].update(ended=s["updated"], seconds=round(time.monotonic() - self._started, 3),
+                                 to_epoch=s["epoch"], to_step=s["step"], outcome=s["state"], reason=s["reason"])
         self._write_status(s)
 
 
