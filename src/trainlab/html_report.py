@@ -142,19 +142,21 @@ def curves(history: list[dict], runs: list[tuple[str, list[dict]]] | None = None
         acc = [("val", epochs, [_percent(r.get("val_acc")) for r in history])]
         lr = [("lr", epochs, [r["lr"] for r in history])]
         charts = [line_chart(loss, title="loss", ylabel="loss"),
-                  line_chart(acc, title="validation accuracy", ylabel="accuracy (%)"),
+                  line_chart(acc, title="validation accuracy", ylabel="accuracy (%)", ceiling=100),
                   line_chart(lr, title="learning rate", ylabel="lr")]
     else:
         def each(key, scale=lambda v: v):
             return [(n, [r["epoch"] for r in hs], [scale(r.get(key)) for r in hs]) for n, hs in runs]
 
-        charts = [line_chart(each("val_acc", _percent), title="validation accuracy", ylabel="accuracy (%)"),
+        charts = [line_chart(each("val_acc", _percent), title="validation accuracy", ylabel="accuracy (%)",
+                             ceiling=100),
                   line_chart(each("val_loss"), title="validation loss", ylabel="loss"),
                   line_chart(each("train_loss"), title="training loss", ylabel="loss"),
                   line_chart(each("lr"), title="learning rate", ylabel="lr")]
     names = ["validation accuracy", "validation loss", "training loss", "learning rate"] if runs else \
         ["loss", "validation accuracy", "learning rate"]
-    return '<div class="charts">' + "".join(h.svg_img(svg, f"{n} per epoch") for svg, n in zip(charts, names)) + "</div>"
+    images = "".join(h.svg_img(svg, f"{n} per epoch") for svg, n in zip(charts, names))
+    return f'<div class="charts">{images}</div>'
 
 
 def _percent(value: float | None) -> float | None:
@@ -221,11 +223,12 @@ def _worst_part(evaluation: Evaluation) -> str:
     if worst[0].image is not None:
         figures = []
         for e in worst:
-            caption = (f'true <span class="right">{escape(e.true)}</span><br>predicted <span class="wrong">'
-                       f'{escape(e.pred)}</span>' + (f" ({100 * e.confidence:.0f}%)" if e.confidence is not None else "")
-                       + f"<br>#{e.index}, loss {e.loss:.3f}")
-            figures.append(f"<figure>{h.png_img(e.image, f'test image {e.index}')}<figcaption>{caption}"
-                           "</figcaption></figure>")
+            ok = e.true == e.pred  # the highest losses can still be right, with low confidence
+            confidence = f" ({100 * e.confidence:.0f}%)" if e.confidence is not None else ""
+            caption = (f'true {escape(e.true)}<br>predicted <span class="{"right" if ok else "wrong"}">'
+                       f"{escape(e.pred)}</span>{confidence}<br>#{e.index}, loss {e.loss:.3f}")
+            figures.append(f'<figure class="{"ok" if ok else "bad"}">{h.png_img(e.image, f"test image {e.index}")}'
+                           f"<figcaption>{caption}</figcaption></figure>")
         return note + '<div class="examples">' + "".join(figures) + "</div>"
     header = ["#", "true", "predicted", "confidence", "loss"] + evaluation.columns
     rows = [[e.index, e.true, e.pred, "-" if e.confidence is None else f"{100 * e.confidence:.0f}%",
@@ -253,12 +256,12 @@ def _timing_parts(info: RunInfo) -> list[str]:
             ["training time (sum over epochs)", format_duration(sum(seconds))]]
     if seconds:
         rows.append(["seconds per epoch (mean)", f"{sum(seconds) / len(seconds):.2f}"])
-    parts = [h.table(["", ""], rows, left=1)]
+    parts = [h.table(None, rows, left=1)]
     sessions = info.status.get("sessions") or []
     if sessions:
         hardware = sessions[-1].get("hardware", {})
         rows = [[k, hardware[k]] for k in HARDWARE_KEYS if hardware.get(k) not in (None, "")]
-        parts.append("<h3>Hardware (latest session)</h3>" + h.table(["", ""], rows))
+        parts.append("<h3>Hardware (latest session)</h3>" + h.table(None, rows, left=2))
     else:
         parts.append('<p class="note">no hardware recorded (no status.json: trained by an older trainlab)</p>')
     return parts

@@ -27,6 +27,7 @@ th { background: #f6f8fa; } td.l, th.l { text-align: left; }
 table.cm td { min-width: 34px; text-align: center; } table.cm th.true { text-align: left; }
 .examples { display: flex; flex-wrap: wrap; gap: 10px; }
 figure { margin: 0; border: 2px solid #cf222e; border-radius: 4px; padding: 4px; text-align: center; }
+figure.ok { border-color: #1a7f37; }
 figure img { width: 96px; height: 96px; image-rendering: pixelated; object-fit: contain; }
 figcaption { font-size: 12px; max-width: 130px; }
 .wrong { color: #cf222e; } .right { color: #1a7f37; }
@@ -53,14 +54,17 @@ def page(title: str, body: list[str]) -> str:
             + "\n".join(body) + "\n</body></html>\n")
 
 
-def table(header: list[str], rows: list[list[Any]], *, left: int = 1, cls: str = "", scroll: bool = False) -> str:
-    """An HTML table; the first `left` columns are left-aligned (names), the rest right (numbers)."""
+def table(header: list[str] | None, rows: list[list[Any]], *, left: int = 1, cls: str = "",
+          scroll: bool = False) -> str:
+    """An HTML table; the first `left` columns are left-aligned (names), the rest right (numbers);
+    header None: no header row (key/value lists)."""
     def row(cells: list[Any], tag: str) -> str:
         return "<tr>" + "".join(f"<{tag}{_LEFT if i < left else ''}>{cell(c)}</{tag}>"
                                 for i, c in enumerate(cells)) + "</tr>"
 
     attrs = f' class="{cls}"' if cls else ""
-    html = (f"<table{attrs}><thead>{row(header, 'th')}</thead><tbody>"
+    head = f"<thead>{row(header, 'th')}</thead>" if header else ""
+    html = (f"<table{attrs}>{head}<tbody>"
             + "".join(row(r, "td") for r in rows) + "</tbody></table>")
     return f'<div class="scroll">{html}</div>' if scroll else html
 

@@ -26,7 +26,7 @@ class RunInfo:
     config: dict
     history: list[dict]  # metrics.csv rows, numbers parsed
     status: dict  # status.json, {} for older runs
-    state: str = ""  # "finished", "stopped at step N", "diverged at step N", "running (epoch e/E)", ...
+    state: str = ""  # "finished", "stopped at step N", "diverged", "running (epoch e/E)", ...
     metric: str = ""  # "val_acc" (classification), "val_loss" (regression) or "" (no validation)
     best: tuple[float, int] | None = None  # (value, epoch)
     last: float | None = None
@@ -112,8 +112,10 @@ def state_label(info: RunInfo) -> str:
         if not _alive(s):
             return f"stopped at step {step} (process gone)"
         return f"running (epoch {s.get('epoch', 0)}/{s.get('epochs') or epochs})"
-    if state in ("stopped", "diverged"):
-        return f"{state} at step {step}" + (" (interrupted)" if s.get("reason") == "interrupted" else "")
+    if state == "diverged":  # the step where the loss broke is in status["reason"]
+        return "diverged"
+    if state == "stopped":
+        return f"stopped at step {step}" + (" (interrupted)" if s.get("reason") == "interrupted" else "")
     if state == "failed":
         return f"failed ({s.get('reason', '').split(':')[0]})"
     return str(state)
@@ -175,7 +177,7 @@ def format_runs(infos: list[RunInfo], directory: str | Path = "runs") -> str:
         return f"no runs in {directory} (a run folder holds config.yaml)"
     header = ["name", "recipe/model", "status", "epochs", "best val", "last val", "wall time"]
     rows = [[i.name, i.what, i.state, f"{i.epochs_done}/{i.config.get('epochs', '?')}",
-             format_metric(i.metric, i.best[0]) + (f" (ep {i.best[1]})" if i.best else ""),
+             f"{format_metric(i.metric, i.best[0])} (ep {i.best[1]})" if i.best else "-",
              format_metric(i.metric, i.last), format_duration(i.wall_seconds)] for i in infos]
     lines = text_table(header, rows)
     metrics = {i.metric for i in infos if i.metric}

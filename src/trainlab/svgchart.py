@@ -49,7 +49,8 @@ def _spans_decades(values: list[float]) -> bool:
 class _Axes:
     """Maps data to pixels for one chart; y may be log10."""
 
-    def __init__(self, xs: list[float], ys: list[float], width: int, plot_height: int, log_y: bool):
+    def __init__(self, xs: list[float], ys: list[float], width: int, plot_height: int, log_y: bool,
+                 ceiling: float | None = None):
         self.log_y = log_y
         self.x0, self.x1, self.xticks = self._x_range(xs)
         ty = [math.log10(v) for v in ys] if log_y else ys
@@ -58,6 +59,8 @@ class _Axes:
             self.yticks = [float(k) for k in range(int(self.y0), int(self.y1) + 1)]
         else:
             self.y0, self.y1, self.yticks = linear_ticks(min(ty), max(ty))
+            if ceiling is not None and max(ty) <= ceiling < self.y1:  # no 110 % on an accuracy axis
+                self.y1, self.yticks = ceiling, [t for t in self.yticks if t <= ceiling]
         self.left, self.right, self.top, self.bottom = LEFT, width - RIGHT, TOP, TOP + plot_height
 
     @staticmethod
@@ -115,8 +118,10 @@ def _legend(labels: list[str], colors: list[str], width: int, top: float) -> tup
 
 
 def line_chart(series: list[tuple[str, list[float], list[float]]], *, title: str, xlabel: str = "epoch",
-               ylabel: str = "", width: int = 440, height: int = 300, log_y: bool | None = None) -> str:
-    """SVG text of `series` [(label, xs, ys)]; None values are skipped. log_y None: automatic."""
+               ylabel: str = "", width: int = 440, height: int = 300, log_y: bool | None = None,
+               ceiling: float | None = None) -> str:
+    """SVG text of `series` [(label, xs, ys)]; None values are skipped. log_y None: automatic;
+    `ceiling` caps the y axis where the values cannot exceed it (accuracy: 100)."""
     series = [(label, [x for x, y in zip(xs, ys) if y is not None], [y for y in ys if y is not None])
               for label, xs, ys in series]
     series = [s for s in series if s[2]]
@@ -126,13 +131,14 @@ def line_chart(series: list[tuple[str, list[float], list[float]]], *, title: str
     total = height + 18 * rows + (6 if rows else 0)
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{total}" viewBox="0 0 {width} {total}" '
             f'{FONT}><rect width="100%" height="100%" fill="white"/>'
-            f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">{escape(title)}</text>')
+            f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">'
+            f"{escape(title)}</text>")
     if not series:
         return head + (f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" font-size="13" fill="#666">'
                        'no data</text></svg>')
     values = [y for s in series for y in s[2]]
     ax = _Axes([x for s in series for x in s[1]], values, width, plot_height,
-               _spans_decades(values) if log_y is None else log_y and min(values) > 0)
+               _spans_decades(values) if log_y is None else log_y and min(values) > 0, ceiling)
     body = _frame(ax, xlabel, ylabel)
     for (label, xs, ys), color in zip(series, colors):
         points = " ".join(f"{ax.px(x):.1f},{ax.py(y):.1f}" for x, y in zip(xs, ys))
