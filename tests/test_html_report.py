@@ -91,3 +91,11 @@ def test_browser_check_catches_a_broken_page(browser, tmp_path):
     browser.load(page.as_uri())
     assert browser.evaluate("Array.from(document.images).map(i => i.naturalWidth)") == [0]
     assert any("boom" in e for e in browser.errors())
+
+
+def test_report_of_a_run_that_diverged_before_any_checkpoint(trained_runs):
+    parts = _sections(report_html(trained_runs["diverged"]).read_text())
+    assert "no evaluation: no checkpoint found" in parts["Evaluation"]
+    assert "no epoch finished yet" in parts["Metrics per epoch"]
+    history = parts["Resume history"]
+    assert ">diverged<" in history and "loss became nan at step 1" in history

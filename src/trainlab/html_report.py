@@ -144,6 +144,8 @@ def curves(history: list[dict], runs: list[tuple[str, list[dict]]] | None = None
         charts = [line_chart(loss, title="loss", ylabel="loss"),
                   line_chart(acc, title="validation accuracy", ylabel="accuracy (%)", ceiling=100),
                   line_chart(lr, title="learning rate", ylabel="lr")]
+        if not any(r.get("val_acc") is not None for r in history):  # regression: no accuracy chart
+            charts[1] = ""
     else:
         def each(key, scale=lambda v: v):
             return [(n, [r["epoch"] for r in hs], [scale(r.get(key)) for r in hs]) for n, hs in runs]
@@ -155,7 +157,7 @@ def curves(history: list[dict], runs: list[tuple[str, list[dict]]] | None = None
                   line_chart(each("lr"), title="learning rate", ylabel="lr")]
     names = ["validation accuracy", "validation loss", "training loss", "learning rate"] if runs else \
         ["loss", "validation accuracy", "learning rate"]
-    images = "".join(h.svg_img(svg, f"{n} per epoch") for svg, n in zip(charts, names))
+    images = "".join(h.svg_img(svg, f"{n} per epoch") for svg, n in zip(charts, names) if svg)
     return f'<div class="charts">{images}</div>'
 
 
@@ -168,15 +170,20 @@ def epoch_table(history: list[dict]) -> str:
         return '<p class="note">no epoch finished yet (metrics.csv is empty or missing)</p>'
     every = -(-len(history) // MAX_EPOCH_ROWS)
     shown = [r for i, r in enumerate(history) if i % every == 0 or i == len(history) - 1]
+    header = ["epoch", "step", "train loss", "val loss", "val accuracy", "lr", "seconds"]
     rows = [[r["epoch"], r["step"], _num(r["train_loss"]), _num(r.get("val_loss")),
              format_metric("val_acc", r.get("val_acc")), f"{r['lr']:.4g}", f"{r['seconds']:.2f}"] for r in shown]
+    if not any(r.get("val_acc") is not None for r in history):  # regression: drop the empty column
+        header, rows = header[:4] + header[5:], [row[:4] + row[5:] for row in rows]
     note = f'<p class="note">every {every}th epoch of {len(history)} shown</p>' if every > 1 else ""
-    return note + h.table(["epoch", "step", "train loss", "val loss", "val accuracy", "lr", "seconds"], rows,
-                          left=0, scroll=True)
+    return note + h.table(header, rows, left=0, scroll=True)
 
 
 def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+    """Losses: 4 decimals, or 4 significant digits once they fall below 0.01 (regression runs reach 1e-7)."""
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if abs(value) >= 0.01 or value == 0 else f"{value:.4g}"
 
 
 def per_class_rows(confusion: list[list[int]], classes: list[str]) -> list[list[str]]:
@@ -198,7 +205,7 @@ def _evaluation_parts(evaluation: Evaluation) -> list[str]:
         return [f'<p class="note">{escape(evaluation.note)}</p>']
     where = f"checkpoint {r.get('checkpoint')} (epoch {r.get('epoch')}, step {r.get('step')}); {evaluation.note}"
     parts = [f'<p class="note">{escape(where)}</p>']
-    numbers = [("loss", f"{r['loss']:.4f}")] if r.get("loss") is not None else []
+    numbers = [("loss", _num(r["loss"]))] if r.get("loss") is not None else []
     if "accuracy" in r:
         numbers.append(("accuracy", f"{100 * r['accuracy']:.2f}%"))
     if r.get("samples"):
@@ -230,9 +237,12 @@ def _worst_part(evaluation: Evaluation) -> str:
             figures.append(f'<figure class="{"ok" if ok else "bad"}">{h.png_img(e.image, f"test image {e.index}")}'
                            f"<figcaption>{caption}</figcaption></figure>")
         return note + '<div class="examples">' + "".join(figures) + "</div>"
+    if worst[0].confidence is None:  # regression: target and prediction are numbers
+        header = ["#", "target", "predicted", "loss"] + evaluation.columns
+        rows = [[e.index, e.true, e.pred, _num(e.loss), *(e.row or [])] for e in worst]
+        return note + h.table(header, rows, left=1, scroll=True)
     header = ["#", "true", "predicted", "confidence", "loss"] + evaluation.columns
-    rows = [[e.index, e.true, e.pred, "-" if e.confidence is None else f"{100 * e.confidence:.0f}%",
-             f"{e.loss:.4f}", *(e.row or [])] for e in worst]
+    rows = [[e.index, e.true, e.pred, f"{100 * e.confidence:.0f}%", _num(e.loss), *(e.row or [])] for e in worst]
     return note + h.table(header, rows, left=3, scroll=True)
 
 
