@@ -99,3 +99,16 @@ def test_report_of_a_run_that_diverged_before_any_checkpoint(trained_runs):
     assert "no epoch finished yet" in parts["Metrics per epoch"]
     history = parts["Resume history"]
     assert ">diverged<" in history and "loss became nan at step 1" in history
+
+
+def test_names_from_the_data_are_escaped(trained_runs):
+    """Class names and config values come from folders and files: they must not become markup."""
+    from trainlab.html_report import Evaluation, render
+    from trainlab.runlist import read_run
+
+    info = read_run(trained_runs["tensors"])
+    info.config["data_path"] = "<script>alert(1)</script>"
+    evaluation = Evaluation({"loss": 0.5, "accuracy": 0.5, "confusion": [[1, 1], [0, 2]], "classes": ["<b>a", "b&c"]})
+    html = render(info, evaluation)
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;b&gt;a" in html and "b&amp;c" in html and "<b>a" not in html
