@@ -23,7 +23,7 @@ h1 { font-size: 26px; margin-bottom: 4px; } h2 { font-size: 20px; margin-top: 32
 table { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
 th, td { border: 1px solid #d0d7de; padding: 3px 8px; text-align: right; }
 th { background: #f6f8fa; } td.l, th.l { text-align: left; }
-.scroll { max-height: 420px; overflow: auto; display: inline-block; }
+.scroll { max-height: 420px; max-width: 100%; overflow: auto; display: inline-block; }
 table.cm td { min-width: 34px; text-align: center; } table.cm th.true { text-align: left; }
 .examples { display: flex; flex-wrap: wrap; gap: 10px; }
 figure { margin: 0; border: 2px solid #cf222e; border-radius: 4px; padding: 4px; text-align: center; }
@@ -106,5 +106,5 @@ def confusion_table(confusion: list[list[int]], classes: list[str]) -> str:
             text = "#fff" if f > 0.5 else "#1f2328"  # dark cells get white text
             cells.append(f'<td style="background:rgb({r},{g},{b});color:{text}">{v}</td>')
         rows.append(f'<tr><th class="true">{escape(name)}</th>{"".join(cells)}</tr>')
-    return (f'<table class="cm"><thead><tr><th class="l">true \\ predicted</th>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table>')
+    return (f'<div class="scroll" style="max-height:640px"><table class="cm"><thead><tr>'
+            f'<th class="l">true \\ predicted</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
