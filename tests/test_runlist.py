@@ -65,3 +65,15 @@ def test_runs_errors_are_one_line(tmp_path, capsys):
     assert main(["runs", str(tmp_path)]) == 0
     assert capsys.readouterr().out.startswith("no runs in")
     assert list_runs(tmp_path) == []
+
+
+def test_resuming_a_run_from_before_status_json_starts_its_history_at_its_last_epoch(runs):
+    x = torch.randn(64, 2, generator=torch.Generator().manual_seed(4))
+    data = (x, (x[:, 0] > 0).long())
+    common = dict(batch_size=16, out_dir=str(runs), threads=1, tensorboard=False, plots=False)
+    first = trainlab.fit(torch.nn.Linear(2, 2), data, data, epochs=1, **common)
+    (first.run_dir / "status.json").unlink()
+    trainlab.fit(torch.nn.Linear(2, 2), data, data, epochs=2, resume=first.run_dir / "checkpoints" / "last.pt",
+                 **common)
+    session = json.loads((first.run_dir / "status.json").read_text())["sessions"][0]
+    assert session["resumed"] and (session["from_epoch"], session["from_step"], session["to_step"]) == (1, 4, 8)

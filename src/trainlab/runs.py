@@ -57,6 +57,9 @@ class Run:
         previous = read_status(self.path)
         resumed = (self.checkpoints / "last.pt").exists()
         epoch, step = (previous.get("epoch", 0), previous.get("step", 0)) if resumed else (0, 0)
+        if resumed and not previous and (self.path / "metrics.csv").exists():  # a run from before status.json
+            last = (read_metrics(self.path) or [{}])[-1]
+            epoch, step = int(last.get("epoch") or 0), int(last.get("step") or 0)
         self._started = time.monotonic()
         session = {"started": _now(), "resumed": resumed, "from_epoch": epoch, "from_step": step,
                    "hardware": hardware(config)}
