@@ -15,6 +15,7 @@ _EXPORTS = {
     "build_model": "registry", "register_model": "registry", "build_dataset": "data",
     "register_dataset": "data", "UserError": "errors", "load": "predict", "Predictor": "predict",
     "export": "exporter",  # not trainlab/export.py: importing it would shadow this function on the package
+    "report_html": "html_report", "compare_runs": "compare", "list_runs": "runlist",
 }
 
 

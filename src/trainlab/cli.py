@@ -1,4 +1,5 @@
-"""The `trainlab` command line: ls, train, config, eval, report, predict, export, summary, data stats, example.
+"""The `trainlab` command line: ls, train, config, eval, report, compare, runs, predict, export, summary,
+lr-find, data stats, example.
 
 Imports are lazy so that `trainlab --help` answers without loading torch. User errors print one
 line `trainlab: error: ...` and exit non-zero; Ctrl-C during training saves a checkpoint and
@@ -19,6 +20,9 @@ EPILOG = """examples:
   trainlab train --resume runs/mnist-cnn
   trainlab eval runs/mnist-cnn --json
   trainlab report runs/mnist-cnn                 plots/ and the per-epoch table
+  trainlab report runs/mnist-cnn --html          ... and runs/mnist-cnn/report.html
+  trainlab compare runs/mnist-cnn runs/mnist-mlp --html compare.html
+  trainlab runs                                  every run under runs/ with its status
   trainlab predict runs/mnist-cnn digit.png photos/ --top-k 2
   trainlab export runs/mnist-cnn --format onnx
   trainlab summary cifar10-quick
@@ -69,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="evaluate a run, (re)write its plots and print its per-epoch metrics")
     p.add_argument("run", metavar="RUN")
     p.add_argument("--best", action="store_true", help="use best.pt instead of last.pt")
+    p.add_argument("--html", action="store_true", help="also write RUN/report.html, one self-contained page")
+    p = sub.add_parser("compare", help="runs side by side: config differences, final metrics, curves")
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("--html", metavar="OUT", help="also write the comparison as one HTML page to OUT")
+    p = sub.add_parser("runs", help="a table of the runs in DIR (default runs/): status, epochs, best metric")
+    p.add_argument("dir", nargs="?", default="runs", metavar="DIR")
     p = sub.add_parser("predict", help="predict image files, folders of images or CSV rows with a trained run")
     p.add_argument("run", metavar="RUN_OR_CHECKPOINT")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
@@ -203,6 +213,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_report(args) -> int:
+    if args.html:
+        return cmd_report_html(args)
     from . import api
     from .report import format_eval, format_history, history_from_csv
 
@@ -212,6 +224,37 @@ def cmd_report(args) -> int:
         print(format_history(history))
     print(format_eval(result))
     print("plots:\n" + "\n".join(f"  {p}" for p in paths))
+    return 0
+
+
+def cmd_report_html(args) -> int:
+    from .html_report import build_report
+    from .report import format_eval, format_history
+
+    path, info, evaluation = build_report(args.run, best=args.best, plots=True)
+    if info.history:
+        print(format_history(info.history))
+    print(format_eval(evaluation.result) if "dataset" in evaluation.result else evaluation.note)
+    if evaluation.plots:
+        print("plots:\n" + "\n".join(f"  {p}" for p in evaluation.plots))
+    print(f"html: {path}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .compare import format_compare, load_runs, write_html
+
+    infos = load_runs(args.runs)
+    print(format_compare(infos))
+    if args.html:
+        print(f"html: {write_html(infos, args.html)}")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from .runlist import format_runs, list_runs
+
+    print(format_runs(list_runs(args.dir), args.dir))
     return 0
 
 
@@ -332,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     handler = {"ls": cmd_ls, "train": cmd_train, "config": cmd_config, "eval": cmd_eval, "summary": cmd_summary,
                "data": cmd_data, "predict": cmd_predict, "report": cmd_report, "export": cmd_export,
-               "lr-find": cmd_lr_find,
+               "lr-find": cmd_lr_find, "compare": cmd_compare, "runs": cmd_runs,
                "example": cmd_example}[args.command]
     from .distributed import is_main, shutdown
 

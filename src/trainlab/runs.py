@@ -1,11 +1,18 @@
-"""A run's folder: runs/<name>/ with config.yaml, metrics.csv, TensorBoard events, checkpoints/.
+"""A run's folder: runs/<name>/ with config.yaml, metrics.csv, status.json, TensorBoard events, checkpoints/.
 
+status.json says what the run is doing (running, finished, stopped, diverged, failed), where it
+is (epoch, step) and keeps one entry per invocation (start or resume: times, outcome, hardware),
+so that `trainlab runs` and the HTML report can tell a finished run from a stopped one.
 Only the main process writes here; under torchrun the other ranks get `Run(..., enabled=False)`.
 """
 from __future__ import annotations
 
 import csv
+import json
 import os
+import socket
+import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -14,6 +21,7 @@ import yaml
 from .errors import UserError
 
 METRICS = ["epoch", "step", "train_loss", "val_loss", "val_acc", "lr", "seconds"]
+STATUS = "status.json"
 
 
 def unique_dir(out_dir: str, name: str) -> Path:
@@ -42,6 +50,33 @@ class Run:
             from torch.utils.tensorboard import SummaryWriter  # slow import: only when logging
 
             self.writer = SummaryWriter(str(self.path))
+        self.status = self._start_session(config)
+
+    def _start_session(self, config: dict) -> dict:
+        """Mark the run as running and open a session entry; a resume continues the earlier status."""
+        previous = read_status(self.path)
+        resumed = (self.checkpoints / "last.pt").exists()
+        epoch, step = (previous.get("epoch", 0), previous.get("step", 0)) if resumed else (0, 0)
+        if resumed and not previous and (self.path / "metrics.csv").exists():  # a run from before status.json
+            last = (read_metrics(self.path) or [{}])[-1]
+            epoch, step = int(last.get("epoch") or 0), int(last.get("step") or 0)
+        self._started = time.monotonic()
+        session = {"started": _now(), "resumed": resumed, "from_epoch": epoch, "from_step": step,
+                   "hardware": hardware(config)}
+        status = {"state": "running", "epoch": epoch, "step": step, "epochs": config.get("epochs"),
+                  "pid": os.getpid(), "host": socket.gethostname(), "updated": _now(),
+                  "sessions": (previous.get("sessions", []) if resumed else []) + [session]}
+        self._write_status(status)
+        return status
+
+    def _write_status(self, status: dict) -> None:
+        """Small JSON file, replaced atomically so that a reader never sees half of it."""
+        tmp = self.path / f".{STATUS}.tmp"
+        try:
+            tmp.write_text(json.dumps(status, indent=1))
+            os.replace(tmp, self.path / STATUS)
+        except OSError as e:  # the status is informative; a full disk is reported by the checkpoint write
+            print(f"note: cannot write {self.path / STATUS}: {e.strerror or e}")
 
     def log_metrics(self, row: dict) -> None:
         if not self.enabled:
@@ -57,6 +92,8 @@ class Run:
             for key in ("train_loss", "val_loss", "val_acc", "lr"):
                 if row.get(key) is not None:
                     self.writer.add_scalar(f"epoch/{key}", row[key], row["epoch"])
+        self.status.update(epoch=row["epoch"], step=row["step"], updated=_now())
+        self._write_status(self.status)
 
     def keep_metrics_through(self, epoch: int) -> None:
         """Drop metrics.csv rows after `epoch` (a resumed run redoes them), rewriting the file atomically."""
@@ -97,9 +134,78 @@ class Run:
             print(f"note: no TensorBoard graph for this model ({type(e).__name__})")
         model.train(was_training)
 
-    def close(self) -> None:
+    def close(self, progress: object = None) -> None:
+        """Close TensorBoard and record how this session ended. Called from the trainer's `finally`,
+        where sys.exc_info() is the exception that is ending the run (None when it ended normally);
+        `progress` (epoch, step) is where it stopped."""
         if self.writer:
             self.writer.close()
+        if not self.enabled:
+            return
+        s = self.status
+        if progress is not None:
+            s.update(epoch=progress.epoch, step=progress.step)
+        error = sys.exc_info()[1]
+        s["state"], s["reason"] = _outcome(error, s["epoch"], s.get("epochs") or 0)
+        s["updated"] = _now()
+        s["sessions"][-1].update(ended=s["updated"], seconds=round(time.monotonic() - self._started, 3),
+                                 to_epoch=s["epoch"], to_step=s["step"], outcome=s["state"], reason=s["reason"])
+        self._write_status(s)
+
+
+def _outcome(error: BaseException | None, epoch: int, epochs: int) -> tuple[str, str]:
+    """(state, reason) of a session that ends with `error` (or none) at `epoch` of `epochs`."""
+    from .errors import Diverged, Interrupted
+
+    if error is None:
+        return ("finished", "") if epoch >= epochs else ("stopped", "max_steps")
+    if isinstance(error, Diverged):
+        return "diverged", str(error)
+    if isinstance(error, (Interrupted, KeyboardInterrupt)):
+        return "stopped", "interrupted"
+    return "failed", f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def hardware(config: dict) -> dict:
+    """Where this session trains: device (auto resolved as the trainer does), CPU, GPU, versions."""
+    import platform
+
+    import torch
+
+    device = config.get("device", "auto")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    info = {"device": device, "amp": config.get("amp"), "cpu": _cpu_name(), "cpu_cores": os.cpu_count(),
+            "threads": torch.get_num_threads(), "torch": torch.__version__, "python": platform.python_version(),
+            "platform": platform.platform(), "host": socket.gethostname()}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+def read_status(path: Path) -> dict:
+    """status.json of a run folder, or {} where there is none (runs from before it existed) or it is unreadable."""
+    try:
+        status = json.loads((Path(path) / STATUS).read_text())
+    except (OSError, ValueError):
+        return {}
+    return status if isinstance(status, dict) else {}
 
 
 def _fmt(value: object) -> object:

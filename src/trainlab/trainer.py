@@ -289,7 +289,7 @@ class Trainer:
                     self.stopped_early()
                     break
         finally:
-            self.run.close()
+            self.run.close(self.progress)
         if cfg.plots and p.epoch and self.main:
             self.plots()
         self.say(f"run saved in {self.run.path}")
