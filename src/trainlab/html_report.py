@@ -38,17 +38,18 @@ def evaluate_for_report(info: RunInfo, best: bool = False, plots: bool = False) 
     """Evaluate the run's checkpoint on its test split and find its worst-predicted examples;
     with plots=True also (re)write plots/ as `trainlab report` does."""
     from . import api
-    from .data.transforms import normalize_args, parse_all
+    from .report import prediction_sample
     from .worst import describe, row_header, worst_examples
 
     if "custom" in (info.config.get("model"), info.config.get("dataset")):
         return _stored_evaluation(info, best, "its model and data were passed to trainlab.fit in Python")
     try:
-        result, model, batches, cfg = api.evaluate_checkpoint(str(info.path), best)
+        result, rt, batches, cfg = api.evaluate_checkpoint(str(info.path), best)
     except UserError as e:
         return _stored_evaluation(info, best, str(e))
-    raw, sample = worst_examples(model, batches, cfg, result["classes"])
-    mean, std = normalize_args(parse_all(cfg.transforms), cfg.mean, cfg.std)
+    raw = worst_examples(rt, batches)
+    sample = prediction_sample(rt, batches) if plots else None
+    mean, std = rt.normalization()
     spec = _table_spec(result["checkpoint"]) if raw and raw[0]["x"].dim() == 1 else None
     evaluation = Evaluation(result, f"test split of {cfg.dataset}, evaluated now",
                             describe(raw, cfg, result["classes"], mean, std, spec))

@@ -38,18 +38,16 @@ def probabilities(out: torch.Tensor, loss: str) -> torch.Tensor | None:
 
 
 @torch.no_grad()
-def worst_examples(model: torch.nn.Module, batches, cfg, classes: list[str], k: int = 12,
-                   sample_size: int = 16) -> tuple[list[dict], tuple | None]:
-    """(the k highest-loss test samples as dicts of tensors, best first, and the first `sample_size`
-    test samples as (x, y, predicted) for the predictions plot, or None for regression)."""
-    criterion = Criterion(cfg.loss, "none")
-    model.eval()
+def worst_examples(rt, batches, k: int = 12) -> list[dict]:
+    """The k highest-loss test samples as dicts of tensors, worst first, through the run's runtime
+    (its precision and memory format); per-sample losses without label smoothing."""
+    criterion = Criterion(rt.cfg.loss, "none")
+    rt.model.eval()
     kept: dict[str, torch.Tensor] | None = None
-    sample, offset = None, 0
+    offset = 0
     for x, y in batches.epoch():
-        out = model(x).float()
-        if sample is None and criterion.is_classification:
-            sample = (x[:sample_size].float().cpu(), y[:sample_size].cpu(), criterion.predict(out[:sample_size]).cpu())
+        with rt.autocast:
+            out = rt.model(x).float()
         losses = criterion(out, y).reshape(len(y), -1).mean(1)
         top = losses.topk(min(k, len(losses))).indices
         batch = {"x": x[top].float().cpu(), "y": y[top].cpu(), "out": out[top].cpu(), "loss": losses[top].cpu(),
@@ -58,7 +56,7 @@ def worst_examples(model: torch.nn.Module, batches, cfg, classes: list[str], k: 
         order = kept["loss"].topk(min(k, len(kept["loss"]))).indices
         kept = {key: value[order] for key, value in kept.items()}
         offset += len(y)
-    return ([] if kept is None else _rows(kept)), sample
+    return [] if kept is None else _rows(kept)
 
 
 def _rows(kept: dict[str, torch.Tensor]) -> list[dict]:
