@@ -87,16 +87,20 @@ def test_task_rule_and_override(tmp_path):
         fit_preprocessing(columns, few_ints, task="clustering")
 
 
-def test_regression_targets_stay_raw(tmp_path):
+def test_regression_targets_are_standardised_on_train_rows(tmp_path):
     rows = "".join(f"{i},{i * 2.5 + 0.1:.2f}\n" for i in range(40))
     path = write(tmp_path, "x,price\n" + rows)
     s = table_splits(path, seed=3)
     spec = s.info["table"]
     assert spec["task"] == "regression" and s.classes == [] and spec["classes"] == []
     assert s.train.y.dtype == torch.float32 and len(s.train) == 32 and len(s.test) == 8
+    mean, std = spec["target_scale"]
+    assert s.train.y.double().mean().abs() < 1e-6 and s.train.y.double().std(unbiased=False) == pytest.approx(1, abs=1e-5)
     raw = {round(i * 2.5 + 0.1, 2) for i in range(40)}
-    assert {round(v, 2) for v in torch.cat([s.train.y, s.test.y]).tolist()} == raw
-    assert spec["summary"] == "t.csv: 40 rows, 1 numeric + 0 categorical features, target 'price' (regression)"
+    assert {round(v * std + mean, 2) for v in torch.cat([s.train.y, s.test.y]).tolist()} == raw
+    assert spec["summary"].splitlines()[0] == ("t.csv: 40 rows, 1 numeric + 0 categorical features, "
+                                               "target 'price' (regression)")
+    assert "price   target    regression, standardised" in spec["summary"]
 
 
 def test_unseen_category_is_all_zeros_and_prediction_matches_by_name(tmp_path):
@@ -122,11 +126,12 @@ def test_missing_target_name_lists_columns(tmp_path):
 def test_bad_cell_names_column_row_and_value(tmp_path):
     text = "a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(9)) + "9,oops,1\n"
     path = write(tmp_path, text)
+    assert table_splits(path).info["table"]["features"][1]["kind"] == "category"  # 1 text cell in 10: mixed
     with pytest.raises(UserError, match=r"t\.csv: column 'b', line 11: 'oops' is not a number"):
-        table_splits(path)
+        table_splits(path, numeric=["b"])
     columns, rows = read_table(path)
     with pytest.raises(UserError, match=r"column 'b', data row 10: 'oops' is not a number"):
-        fit_preprocessing(columns, rows)
+        fit_preprocessing(columns, rows, numeric=["b"])
     spec = fit_preprocessing(columns, rows[:9])
     with pytest.raises(UserError, match=r"column 'b', data row 1: 'oops' is not a number"):
         transform(spec, columns, rows[9:])
@@ -140,8 +145,9 @@ def test_ragged_row_names_the_line(tmp_path):
 
 def test_unusable_columns_are_named(tmp_path):
     empty = write(tmp_path, "a,b,y\n1,,0\n2,NA,1\n3,?,0\n4,,1\n")
+    assert "b       dropped   empty: every cell is missing" in fit_preprocessing(*read_table(empty))["summary"]
     with pytest.raises(UserError, match=r"column 'b' is empty"):
-        table_splits(empty)
+        table_splits(empty, numeric=["b"])
     no_label = write(tmp_path, "a,y\n1,0\n2,1\n3,\n4,1\n", "n.csv")
     with pytest.raises(UserError, match=r"n\.csv: target column 'y' has a missing value at line 4"):
         table_splits(no_label)
@@ -198,5 +204,6 @@ def test_diabetes_real_table(data_dir):
     assert spec["task"] == "classification" and s.classes == ["0", "1"] and spec["target"] == "c8"
     assert s.train.x.shape[1] == 8 and len(s.train) + len(s.test) == 759
     assert s.train.y.dtype == torch.int64 and s.source == str(path)
-    assert spec["summary"] == ("diabetes.csv.gz: 759 rows, 8 numeric + 0 categorical features, "
-                               "target 'c8' (classification, 2 classes)")
+    assert spec["summary"].splitlines()[0] == ("diabetes.csv.gz: 759 rows, 8 numeric + 0 categorical features, "
+                                               "target 'c8' (classification, 2 classes)")
+    assert spec["encoding"] == "utf-8" and spec["delimiter"] == ","

@@ -25,7 +25,8 @@ def load_data(cfg: Config, table_spec: dict | None = None) -> Splits:
     return build_dataset(cfg.dataset, data_dir=cfg.data_dir, data_path=cfg.data_path, target=cfg.target,
                          val_fraction=cfg.val_fraction, seed=cfg.seed, image_size=cfg.image_size, task=cfg.task,
                          mirror=cfg.mirror, download=cfg.download, cache=cfg.cache,
-                         max_resident_mb=cfg.max_resident_mb, table_spec=table_spec)
+                         max_resident_mb=cfg.max_resident_mb, table_spec=table_spec,
+                         drop=cfg.drop, categorical=cfg.categorical, numeric=cfg.numeric)
 
 
 def resolve_loss(cfg: Config, classes: list[str]) -> Config:
@@ -106,7 +107,8 @@ def evaluate_checkpoint(run: str, best: bool = False, **overrides) -> tuple[dict
                               workers=cfg.workers, model=model, device=device)
     criterion = Criterion(cfg.loss, cfg.reduction)
     check_model_accepts(model, [batches.sample(2)], criterion, splits.classes)
-    result = evaluate(model, batches, criterion, len(splits.classes))
+    result = evaluate(model, batches, criterion, len(splits.classes),
+                      target_scale=splits.info.get("table", {}).get("target_scale"))
     result.update(checkpoint=str(path), epoch=state["epoch"], step=state["step"], dataset=cfg.dataset,
                   classes=splits.classes)
     return result, model, batches, cfg

@@ -32,6 +32,9 @@ class Config:
     target: str = ""  # CSV target column (default: the last one)
     val_fraction: float = 0.2  # held-out share for datasets without a test split
     task: str = "auto"  # tables: classification or regression, inferred from the target column
+    drop: list[str] = field(default_factory=list)  # tables: columns to leave out (names)
+    categorical: list[str] = field(default_factory=list)  # tables: columns to one-hot whatever inference says
+    numeric: list[str] = field(default_factory=list)  # tables: columns to read as numbers (a text cell is an error)
     image_size: int = 0  # image folders: shorter side resized to this, then centre-cropped (0: dataset default)
     download: bool = True  # fetch official files (checksummed) that are missing from data_dir
     mirror: str = ""  # a mirror base URL tried first (also $TRAINLAB_MIRROR)

@@ -19,6 +19,7 @@ from torch import nn
 from .data import TensorData
 from .data.batches import TensorBatches
 from .errors import UserError
+from .metrics import classification_metrics, regression_metrics, regression_sums
 from .optim import Criterion
 
 
@@ -135,13 +136,15 @@ class StopFlag:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: TensorBatches, criterion: Criterion, num_classes: int,
-             amp: torch.dtype | None = None) -> dict:
-    """Mean loss, accuracy, per-class accuracy and confusion matrix; one host sync at the end."""
+             amp: torch.dtype | None = None, target_scale: list[float] | None = None) -> dict:
+    """Mean loss, accuracy, per-class accuracy, confusion matrix and macro precision/recall/F1, or
+    RMSE/MAE/R² (in target units via `target_scale` [mean, std]); one host sync at the end."""
     model.eval()
     device = batches.device
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
     k = max(num_classes, 2)
     confusion = torch.zeros(k * k, device=device, dtype=torch.int64)
+    sums = torch.zeros(5, device=device, dtype=torch.float64)  # metrics.regression_sums
     n = 0
     for x, y in batches.epoch():
         with autocast(device, amp):
@@ -151,10 +154,15 @@ def evaluate(model: nn.Module, batches: TensorBatches, criterion: Criterion, num
         loss_sum += loss * len(y) if criterion.reduction == "mean" else loss
         if criterion.is_classification:
             confusion += torch.bincount(y.long() * k + criterion.predict(out).clamp(0, k - 1), minlength=k * k)
+        else:
+            sums += regression_sums(out, y)
         n += len(y)
     result = {"loss": loss_sum.item() / max(n, 1), "samples": n}
     if criterion.is_classification:
         cm = confusion.view(k, k).cpu()
         per_class = (cm.diag().double() / cm.sum(1).clamp(min=1)).tolist()
         result.update(accuracy=cm.diag().sum().item() / max(n, 1), per_class=per_class, confusion=cm.tolist())
+        result.update(classification_metrics(cm.tolist()))
+    else:
+        result.update(regression_metrics(sums.tolist(), target_scale))
     return result

@@ -158,7 +158,8 @@ class Trainer:
         p.epoch += 1
         if self.scheduler is not None and not self.scheduler_per_step:
             self.scheduler.step()
-        self.last_eval = (evaluate(self.model, self.val_batches, self.criterion, len(self.classes), self.amp)
+        self.last_eval = (evaluate(self.model, self.val_batches, self.criterion, len(self.classes), self.amp,
+                                   target_scale=(self.info.get("table") or {}).get("target_scale"))
                           if self.val_batches else {})
         row = {"epoch": p.epoch, "step": p.step, "train_loss": p.loss_sum / max(p.samples, 1),
                "val_loss": self.last_eval.get("loss"), "val_acc": self.last_eval.get("accuracy"), "lr": lr,

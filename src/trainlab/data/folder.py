@@ -4,10 +4,14 @@ Class names are the sorted label folders. Images are converted to RGB (grayscale
 palette images too) and resized once at decode time (shorter side, then a centre crop to a
 square), so a whole folder becomes one uint8 (N, 3, S, S) tensor that the cache keeps on disk.
 `LabelledImages` is the notes' MyData(root_dir, label_dir) for API users; `a + b` concatenates.
+Images over MAX_PIXELS (decompression bombs: a 109 KB PNG can claim 30000x30000) are refused
+from their header, before any pixel is decoded; training skips them with one line each.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +22,40 @@ from ..errors import UserError
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 SPLITS = ("train", "val", "test")
+MAX_PIXELS = 40_000_000  # 40 megapixels (e.g. 8000x5000): 120 MB decoded as RGB; larger files are refused
+
+
+class ImageTooLarge(UserError):
+    """An image whose header claims more than MAX_PIXELS pixels (a possible decompression bomb)."""
+
+
+@contextlib.contextmanager
+def open_image(path: Path):
+    """PIL's Image.open with the MAX_PIXELS limit checked on the header, before decoding; PIL's own
+    DecompressionBombError/Warning (from 89 Mpx) become ImageTooLarge naming the file."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(path)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            raise ImageTooLarge(f"image {path} is too large ({e}); the limit is {MAX_PIXELS:,} pixels") from None
+    with img:
+        width, height = img.size
+        if width * height > MAX_PIXELS:
+            raise ImageTooLarge(f"image {path} is {width}x{height} = {width * height:,} pixels, over the limit "
+                                f"of {MAX_PIXELS:,} (a possible decompression bomb); refused")
+        yield img
 
 
 def decode(path: Path, size: int) -> torch.Tensor:
-    """One image file -> uint8 (3, size, size); an unreadable file is a UserError naming it."""
-    from PIL import Image, UnidentifiedImageError
+    """One image file -> uint8 (3, size, size); an unreadable or too large file is a UserError naming it."""
+    from PIL import UnidentifiedImageError
     from torchvision.transforms.v2 import functional as F
 
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             img = img.convert("RGB")
             if size:
                 img = F.center_crop(F.resize(img, size, antialias=True), [size, size])
@@ -68,14 +97,39 @@ def layout(root: Path) -> dict[str, Path]:
     return {"all": root}
 
 
-def decode_all(files: list[Path], size: int) -> torch.Tensor:
+def decode_all(files: list[Path], size: int) -> tuple[torch.Tensor, list[int]]:
+    """(uint8 (N, 3, S, S), indices into `files` that were kept): too large images are skipped with
+    one printed line each; any other unreadable image is an error."""
     from tqdm.auto import tqdm
 
-    images = [decode(p, size) for p in tqdm(files, desc="decoding images", unit="img", leave=False, mininterval=1)]
+    images, kept = [], []
+    for i, path in enumerate(tqdm(files, desc="decoding images", unit="img", leave=False, mininterval=1)):
+        try:
+            images.append(decode(path, size))
+            kept.append(i)
+        except ImageTooLarge as e:
+            print(f"skipped: {e}", file=sys.stderr)
+    if not images:
+        return torch.zeros((0, 3, size, size), dtype=torch.uint8), kept
     shapes = {tuple(t.shape) for t in images}
     if len(shapes) > 1:
         raise UserError(f"images have different sizes {sorted(shapes)[:3]}; set image_size=N to resize them")
-    return torch.stack(images)
+    return torch.stack(images), kept
+
+
+def within_limit(files: list[Path]) -> list[int]:
+    """Indices of the files whose header is within MAX_PIXELS (the others skipped with one line each):
+    for folders decoded per sample, where a refused file cannot be dropped later."""
+    kept = []
+    for i, path in enumerate(files):
+        try:
+            with open_image(path):
+                kept.append(i)
+        except ImageTooLarge as e:
+            print(f"skipped: {e}", file=sys.stderr)
+        except OSError:
+            kept.append(i)  # unreadable: decode names it when the sample is used
+    return kept
 
 
 class FolderFiles(Dataset):
