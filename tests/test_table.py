@@ -207,3 +207,36 @@ def test_diabetes_real_table(data_dir):
     assert spec["summary"].splitlines()[0] == ("diabetes.csv.gz: 759 rows, 8 numeric + 0 categorical features, "
                                                "target 'c8' (classification, 2 classes)")
     assert spec["encoding"] == "utf-8" and spec["delimiter"] == ","
+
+
+def houses(tmp_path: Path, n: int = 300) -> Path:
+    """Prices around 1e5..1e6, linear in area plus a categorical and noise."""
+    rng = np.random.default_rng(0)
+    area = rng.uniform(40, 300, n)
+    kind = rng.choice(["flat", "house"], n)
+    price = 3000 * area + np.where(kind == "house", 50000, 0) + rng.normal(0, 1e4, n) + 1e5
+    path = tmp_path / "houses.csv"
+    path.write_text("area,kind,price\n" + "".join(f"{a:.1f},{k},{p:.0f}\n" for a, k, p in zip(area, kind, price)))
+    return path
+
+
+def test_regression_on_large_targets_learns_and_reports_in_price_units(tmp_path, capsys):
+    from trainlab import api, load
+    from trainlab.cli import main
+    from trainlab.report import format_eval
+
+    run = api.train("table", data_path=str(houses(tmp_path)), target="price", out_dir=str(tmp_path / "runs"),
+                    epochs=10, threads=1, tensorboard=False, plots=False).run_dir
+    assert "area    numeric" in capsys.readouterr().out  # the schema table is printed at train time
+    result = api.evaluate_run(str(run))
+    assert result["r2"] > 0.9 and 5e3 < result["rmse"] < 5e4 and result["mae"] < result["rmse"]
+    assert "RMSE:" in format_eval(result) and "R²: 0.9" in format_eval(result)
+    rows = tmp_path / "new.csv"
+    rows.write_text("area,kind\n200,house\n1e308,flat\n100,flat\n")
+    first, bad, third = load(run).predict([rows])
+    assert first.value[0] == pytest.approx(3000 * 200 + 150000, rel=0.1)  # un-scaled: a price, not a z-score
+    assert third.value[0] == pytest.approx(3000 * 100 + 100000, rel=0.15)
+    assert "row 2: column 'area' is out of range" in bad.error and bad.value is None
+    assert main(["predict", str(run), str(rows)]) == 1
+    out = capsys.readouterr()
+    assert "nan" not in out.out and "row 2: ERROR" in out.out and "trainlab: error:" in out.err

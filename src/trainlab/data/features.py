@@ -67,7 +67,7 @@ def _dates(feature: dict, cells: list[str], where: Where) -> np.ndarray:
         if cell is not None and pd.isna(stamp):
             raise UserError(f"column '{feature['name']}', {where(i)}: '{cell}' is not a date like {feature['format']}")
     parts = {"year": stamps.dt.year, "month": stamps.dt.month, "day": stamps.dt.day,
-             "weekday": stamps.dt.dayofweek, "hour": stamps.dt.hour}
+             "weekday": stamps.dt.day_of_week, "hour": stamps.dt.hour}
     return np.stack([parts[p].to_numpy(dtype=np.float64, na_value=np.nan) for p in feature["parts"]], axis=1)
 
 

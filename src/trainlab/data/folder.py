@@ -52,10 +52,11 @@ def open_image(path: Path):
 def decode(path: Path, size: int) -> torch.Tensor:
     """One image file -> uint8 (3, size, size); an unreadable or too large file is a UserError naming it."""
     from PIL import UnidentifiedImageError
-    from torchvision.transforms.v2 import functional as F
 
     try:
         with open_image(path) as img:
+            from torchvision.transforms.v2 import functional as F  # after the size check: a slow first import
+
             img = img.convert("RGB")
             if size:
                 img = F.center_crop(F.resize(img, size, antialias=True), [size, size])

@@ -21,6 +21,7 @@ largest magnitude first, so 1e308 and 1e-300 columns work); missing cells get th
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -59,7 +60,9 @@ def _date_format(present: list[str]) -> str | None:
     if not any(ch.isdigit() for ch in present[0]):
         return None
     for dayfirst in (False, True):
-        fmt = guess_datetime_format(present[0], dayfirst=dayfirst)
+        with warnings.catch_warnings():  # pandas warns when a guess contradicts `dayfirst`: both are tried
+            warnings.simplefilter("ignore", UserWarning)
+            fmt = guess_datetime_format(present[0], dayfirst=dayfirst)
         if fmt and not pd.to_datetime(pd.Series(present), format=fmt, errors="coerce").isna().any():
             return fmt
     return None
