@@ -123,7 +123,8 @@ def test_extreme_magnitudes_standardise_and_bad_rows_are_named(tmp_path):
     rng = np.random.default_rng(1)
     big, tiny = rng.uniform(-1, 1, 60) * 1e308, rng.uniform(1, 2, 60) * 1e-300
     path = tmp_path / "x.csv"
-    path.write_text("big,tiny,y\n" + "".join(f"{float(b)!r},{float(t)!r},{i % 2}\n" for i, (b, t) in enumerate(zip(big, tiny))))
+    rows = [f"{float(b)!r},{float(t)!r},{i % 2}\n" for i, (b, t) in enumerate(zip(big, tiny))]
+    path.write_text("big,tiny,y\n" + "".join(rows))
     s = table_splits(path)
     assert torch.isfinite(s.train.x).all() and torch.isfinite(s.test.x).all()
     assert s.train.x.abs().max() < 5 and s.train.x[:, 1].std() > 0.5

@@ -95,7 +95,8 @@ def test_regression_targets_are_standardised_on_train_rows(tmp_path):
     assert spec["task"] == "regression" and s.classes == [] and spec["classes"] == []
     assert s.train.y.dtype == torch.float32 and len(s.train) == 32 and len(s.test) == 8
     mean, std = spec["target_scale"]
-    assert s.train.y.double().mean().abs() < 1e-6 and s.train.y.double().std(unbiased=False) == pytest.approx(1, abs=1e-5)
+    y = s.train.y.double()
+    assert y.mean().abs() < 1e-6 and y.std(unbiased=False) == pytest.approx(1, abs=1e-5)
     raw = {round(i * 2.5 + 0.1, 2) for i in range(40)}
     assert {round(v * std + mean, 2) for v in torch.cat([s.train.y, s.test.y]).tolist()} == raw
     assert spec["summary"].splitlines()[0] == ("t.csv: 40 rows, 1 numeric + 0 categorical features, "

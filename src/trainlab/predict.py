@@ -128,7 +128,8 @@ class Predictor:
         if "table" in self.info:  # rows whose features cannot be represented get an error of their own
             x, problems = encode_rows(self.info["table"], columns, rows)
             good = [i for i in range(len(rows)) if i not in problems]
-            predicted = self.outputs_to_predictions(self.forward(x[good]), [names[i] for i in good], top_k) if good else []
+            predicted = (self.outputs_to_predictions(self.forward(x[good]), [names[i] for i in good], top_k)
+                         if good else [])
             out = dict(zip(good, predicted))
             return [out[i] if i in out else Prediction(names[i], error=f"{names[i]}: {problems[i]}")
                     for i in range(len(rows))]

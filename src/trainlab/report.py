@@ -33,6 +33,7 @@ def _per_class_lines(r: dict, classes: list[str]) -> list[str]:
     width = max(len(c) for c in classes)
     if "precision" not in r:
         return ["per-class accuracy:"] + [f"  {c:<{width}}  {100 * a:6.2f}%" for c, a in zip(classes, r["per_class"])]
+    width = max(width, len("class"))
     lines = ["per-class accuracy:",
              f"  {'class':<{width}}  {'accuracy':>8}  {'precision':>9}  {'F1':>8}"]
     for c, a, p, f in zip(classes, r["per_class"], r["precision"], r["f1"]):

@@ -135,7 +135,8 @@ def encode_feature(feature: dict, cells: list[str], where: Where) -> np.ndarray:
     if kind == "numeric":
         values, stats = _numbers(feature, cells, where)[:, None], [feature]
     else:
-        values, stats = _dates({**feature, "parts": [p["part"] for p in feature["parts"]]}, cells, where), feature["parts"]
+        names = {**feature, "parts": [p["part"] for p in feature["parts"]]}
+        values, stats = _dates(names, cells, where), feature["parts"]
     for k, s in enumerate(stats):
         column = values[:, k]
         column[np.isnan(column)] = s["median"]

@@ -24,8 +24,6 @@ import re
 import warnings
 from typing import Callable
 
-import numpy as np
-
 from ..errors import UserError
 from .csvfile import is_missing, to_number
 
