@@ -114,6 +114,10 @@ def test_latin1_semicolons_quotes_and_thousands(tmp_path):
     spec = table_splits(path, val_fraction=0.5).info["table"]
     assert spec["encoding"] == "latin-1" and spec["features"][1]["kind"] == "numeric"
     assert spec["summary"].startswith("l.csv (latin-1, delimiter ';'): 4 rows")
+    euro = tmp_path / "e.csv"
+    euro.write_text("taille;prix;label\n1,5;1.234,5;a\n-0,25;7;b\n2;3,0;a\n")
+    table = read_csv(euro)
+    assert table.decimal == "," and [r[:2] for r in table.rows] == [["1.5", "1234.5"], ["-0.25", "7"], ["2", "3.0"]]
     utf = tmp_path / "u.csv"
     utf.write_bytes(b"\xef\xbb\xbfa\tb\n1\t2\n3\t4\n")  # BOM and tabs
     assert read_csv(utf).columns == ["a", "b"] and read_csv(utf).encoding == "utf-8"

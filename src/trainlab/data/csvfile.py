@@ -6,6 +6,9 @@ the file holds and errors can quote it. The rules:
   reported. `.gz` files are gunzipped first.
 - Delimiter: sniffed among , ; tab | on the first 64 KiB (csv.Sniffer), else a comma.
 - Quoting and embedded delimiters/newlines: pandas' C parser.
+- Numbers: "1,234,567.5" (quoted, in a comma file) is a number. In a semicolon file where numbers
+  are written with a decimal comma ("3,5", "1.234,5") and none with a decimal point, those cells
+  are rewritten as "3.5", "1234.5" (the European spreadsheet export).
 - Lines whose cells are all empty are skipped (spreadsheets export trailing ",,,," lines).
 - header="auto": the first row is a header when one of its cells is text above a column that is
   numeric below it, or when all of its cells are text and none of them recurs in its own column
@@ -31,6 +34,8 @@ DELIMITERS = ",;\t|"
 SNIFF_CHARS = 65536  # enough lines to see the delimiter, cheap on big files
 HEADER_SAMPLE = 1000  # rows looked at to detect a header
 THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")  # "1,234,567.5" (a quoted cell in a comma file)
+DECIMAL_COMMA = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d*),\d+$")  # "3,5", "-0,25", "1.234,5"
+DECIMAL_POINT = re.compile(r"^[+-]?[\d,]*\.\d+$")  # "0.5", "2,000.5": the file writes decimal points
 
 
 @dataclass
@@ -40,6 +45,7 @@ class CsvFile:
     lines: list[int]  # each row's 1-based line number in the file
     encoding: str  # "utf-8" or "latin-1"
     delimiter: str
+    decimal: str = "."  # "," when a semicolon file writes numbers with a decimal comma
 
 
 def is_missing(cell: str) -> bool:
@@ -119,6 +125,14 @@ def _parse(path: Path, text: str, sep: str) -> tuple[list[list[str]], list[int]]
     return records, lines
 
 
+def _decimal_comma(records: list[list[str]]) -> list[list[str]] | None:
+    """Rows with decimal-comma numbers rewritten with a point, or None when the file does not use them."""
+    cells = [c for row in records for c in row]
+    if any(DECIMAL_POINT.match(c) for c in cells) or not any(DECIMAL_COMMA.match(c) for c in cells):
+        return None
+    return [[c.replace(".", "").replace(",", ".") if DECIMAL_COMMA.match(c) else c for c in row] for row in records]
+
+
 def _looks_like_header(first: list[str], rest: list[list[str]]) -> bool:
     rest = rest[:HEADER_SAMPLE]
     for j, cell in enumerate(first):
@@ -150,6 +164,8 @@ def read_csv(path: Path, header: str = "auto") -> CsvFile:
     records, lines = _parse(path, text, sep)
     if not records:
         raise UserError(f"{path}: the file holds no rows")
+    rewritten = _decimal_comma(records) if sep == ";" else None
+    records = rewritten or records
     first, rest = records[0], records[1:]
     if header == "yes" or (header == "auto" and _looks_like_header(first, rest)):
         columns, records, lines, origin = _header_names(path, first), rest, lines[1:], "the header"
@@ -160,4 +176,4 @@ def read_csv(path: Path, header: str = "auto") -> CsvFile:
             raise UserError(f"{path}: line {line} has {len(cells)} cells but {origin} has {len(columns)}")
     if not records:
         raise UserError(f"{path}: no data rows after the header")
-    return CsvFile(columns, records, lines, encoding, sep)
+    return CsvFile(columns, records, lines, encoding, sep, "," if rewritten else ".")

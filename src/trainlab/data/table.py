@@ -10,7 +10,7 @@ encoding in features.py. Here:
 - Regression targets are standardised with the train mean and std, kept in spec["target_scale"]
   as [mean, std]; metrics and predictions are un-scaled with it (metrics.py, predict.py).
 - spec: {"target", "task", "classes", "features", "columns", "feature_names", "schema",
-  "target_scale" (regression), "encoding", "delimiter", "summary"}.
+  "target_scale" (regression), "encoding", "delimiter", "decimal", "summary"}.
 
 Errors from `table_splits` name the file and its line; the lower-level functions, which only see
 rows, name the data row (1-based, header excluded).
@@ -245,6 +245,7 @@ def _provisional_labels(name: str, cells: list[str], task: str) -> torch.Tensor:
 def _source_note(table: CsvFile) -> str:
     notes = [table.encoding] if table.encoding != "utf-8" else []
     notes += [f"delimiter {table.delimiter!r}"] if table.delimiter != "," else []
+    notes += ["decimal comma"] if table.decimal == "," else []
     return f" ({', '.join(notes)})" if notes else ""
 
 
@@ -269,7 +270,7 @@ def table_splits(path: Path, *, target: str = "", val_fraction: float = 0.2, see
         if spec is None:
             schema = infer_schema(columns, rows, name, _overrides(drop, categorical, numeric), where)
             spec = _fit(columns, parts[0][0], name, task, schema, parts[0][1])
-            spec.update(encoding=table.encoding, delimiter=table.delimiter)
+            spec.update(encoding=table.encoding, delimiter=table.delimiter, decimal=table.decimal)
         spec = dict(spec)
         (x_tr, y_tr), (x_te, y_te) = (_transform(spec, columns, r, True, w) for r, w in parts)
     except UserError as e:
