@@ -54,3 +54,10 @@ def test_every_builtin_recipe_is_valid():
 def test_override_needs_equals():
     with pytest.raises(UserError, match="expected key=value"):
         parse_overrides(["lr"])
+
+
+def test_table_column_overrides_are_lists_of_names():
+    from trainlab.config import convert
+
+    assert convert("drop", "[Fare, Cabin]") == ["Fare", "Cabin"] and convert("drop", "Ticket") == ["Ticket"]
+    assert make_config("table", {"numeric": "[Age]", "categorical": "[Pclass]"}).numeric == ["Age"]
