@@ -142,6 +142,9 @@ def test_ragged_row_names_the_line(tmp_path):
     path = write(tmp_path, "a,b,y\n1,2,0\n3,4,1\n5,6\n")
     with pytest.raises(UserError, match=r"t\.csv: line 4 has 2 cells but the header has 3"):
         read_table(path)
+    path.write_text("a,b,y\n1,2,0\n3,4,1,9\n")
+    with pytest.raises(UserError, match=r"t\.csv: line 3 has 4 cells but the first row has 3"):
+        read_table(path)
 
 
 def test_unusable_columns_are_named(tmp_path):

@@ -112,7 +112,12 @@ def _parse(path: Path, text: str, sep: str) -> tuple[list[list[str]], list[int]]
     except pd.errors.EmptyDataError:
         raise UserError(f"{path}: the file holds no rows") from None
     except (pd.errors.ParserError, ValueError) as e:
-        raise UserError(f"{path}: {str(e).strip().splitlines()[-1]}") from None
+        message = str(e).strip().splitlines()[-1]
+        wide = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
+        if wide:
+            expected, line, saw = wide.groups()
+            message = f"line {line} has {saw} cells but the first row has {expected}"
+        raise UserError(f"{path}: {message}") from None
     widths, starts = _shape(text, sep)
     if len(widths) != len(frame):  # the two readers disagree on an odd file: trust pandas' cells
         widths, starts = [frame.shape[1]] * len(frame), list(range(1, len(frame) + 1))
