@@ -37,7 +37,7 @@ def epoch_seconds(threads: int, epochs: int) -> tuple[float, str]:
             raise SystemExit(r.stderr[-2000:])
         with open(Path(out) / "mnist-cnn" / "metrics.csv") as f:
             rows = list(csv.DictReader(f))
-        chosen = next((line for line in r.stderr.splitlines() if line.startswith("threads:")), "")
+        chosen = next((line for line in r.stdout.splitlines() if line.startswith("threads:")), "")
         return sum(float(row["seconds"]) for row in rows) / len(rows), chosen
 
 

@@ -84,3 +84,10 @@ def test_every_key_has_its_help_in_the_dataclass():
     for f in dataclasses.fields(Config):
         assert f.metadata.get("help"), f"{f.name} has no help text"
         assert f"  {f.name} " in table
+
+
+def test_table_column_overrides_are_lists_of_names():
+    from trainlab.config import convert
+
+    assert convert("drop", "[Fare, Cabin]") == ["Fare", "Cabin"] and convert("drop", "Ticket") == ["Ticket"]
+    assert make_config("table", {"numeric": "[Age]", "categorical": "[Pclass]"}).numeric == ["Age"]

@@ -1,9 +1,12 @@
-"""Run reports: the per-epoch table, evaluation and the plots/ folder, also for a checkpoint kept elsewhere."""
+"""Run reports: the per-epoch table, the evaluation text (regression errors, macro and per-class
+precision/recall/F1) and the plots/ folder, also for a checkpoint kept elsewhere."""
 import pytest
 
 from conftest import QUIET
 from trainlab import api
 from trainlab.cli import main
+from trainlab.metrics import classification_metrics, regression_metrics
+from trainlab.report import format_eval
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +55,24 @@ def test_prediction_grid_mixes_right_and_wrong_across_classes():
     # buckets keep 2 per (class, right?): wrong ones of classes 1 and 2, right ones of class 0
     assert images.shape == (6, 1, 4, 4) and true.tolist() == [1, 2, 0, 1, 2, 0]
     assert (true != pred).sum() == 4 and (true == pred).sum() == 2
+
+
+BASE = {"checkpoint": "runs/x/checkpoints/last.pt", "epoch": 3, "step": 30, "dataset": "table", "samples": 60}
+
+
+def test_regression_report_gives_rmse_mae_r2():
+    r = {**BASE, "loss": 0.05, **regression_metrics([4.0, 4.0, 4.0, 0.0, 20.0], [1e5, 1e4])}
+    text = format_eval(r)
+    assert "RMSE: 10000  MAE: 10000  R²: 0.8000" in text and "accuracy" not in text
+
+
+def test_classification_report_has_macro_and_per_class_columns():
+    confusion = [[8, 2], [1, 9]]
+    r = {**BASE, "loss": 0.3, "accuracy": 0.85, "per_class": [0.8, 0.9], "confusion": confusion,
+         "classes": ["no", "yes"], **classification_metrics(confusion)}
+    lines = format_eval(r).splitlines()
+    assert "macro precision: 85.35%  recall: 85.00%  F1: 84.96%" in lines
+    assert lines[lines.index("per-class accuracy:") + 1:][:3] == [
+        "  class  accuracy  precision        F1",
+        "  no       80.00%     88.89%    84.21%",
+        "  yes      90.00%     81.82%    85.71%"]

@@ -87,16 +87,21 @@ def test_task_rule_and_override(tmp_path):
         fit_preprocessing(columns, few_ints, task="clustering")
 
 
-def test_regression_targets_stay_raw(tmp_path):
+def test_regression_targets_are_standardised_on_train_rows(tmp_path):
     rows = "".join(f"{i},{i * 2.5 + 0.1:.2f}\n" for i in range(40))
     path = write(tmp_path, "x,price\n" + rows)
     s = table_splits(path, seed=3)
     spec = s.info["table"]
     assert spec["task"] == "regression" and s.classes == [] and spec["classes"] == []
     assert s.train.y.dtype == torch.float32 and len(s.train) == 32 and len(s.test) == 8
+    mean, std = spec["target_scale"]
+    y = s.train.y.double()
+    assert y.mean().abs() < 1e-6 and y.std(unbiased=False) == pytest.approx(1, abs=1e-5)
     raw = {round(i * 2.5 + 0.1, 2) for i in range(40)}
-    assert {round(v, 2) for v in torch.cat([s.train.y, s.test.y]).tolist()} == raw
-    assert spec["summary"] == "t.csv: 40 rows, 1 numeric + 0 categorical features, target 'price' (regression)"
+    assert {round(v * std + mean, 2) for v in torch.cat([s.train.y, s.test.y]).tolist()} == raw
+    assert spec["summary"].splitlines()[0] == ("t.csv: 40 rows, 1 numeric + 0 categorical features, "
+                                               "target 'price' (regression)")
+    assert "price   target    regression, standardised" in spec["summary"]
 
 
 def test_unseen_category_is_all_zeros_and_prediction_matches_by_name(tmp_path):
@@ -122,11 +127,12 @@ def test_missing_target_name_lists_columns(tmp_path):
 def test_bad_cell_names_column_row_and_value(tmp_path):
     text = "a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(9)) + "9,oops,1\n"
     path = write(tmp_path, text)
+    assert table_splits(path).info["table"]["features"][1]["kind"] == "category"  # 1 text cell in 10: mixed
     with pytest.raises(UserError, match=r"t\.csv: column 'b', line 11: 'oops' is not a number"):
-        table_splits(path)
+        table_splits(path, numeric=["b"])
     columns, rows = read_table(path)
     with pytest.raises(UserError, match=r"column 'b', data row 10: 'oops' is not a number"):
-        fit_preprocessing(columns, rows)
+        fit_preprocessing(columns, rows, numeric=["b"])
     spec = fit_preprocessing(columns, rows[:9])
     with pytest.raises(UserError, match=r"column 'b', data row 1: 'oops' is not a number"):
         transform(spec, columns, rows[9:])
@@ -136,12 +142,16 @@ def test_ragged_row_names_the_line(tmp_path):
     path = write(tmp_path, "a,b,y\n1,2,0\n3,4,1\n5,6\n")
     with pytest.raises(UserError, match=r"t\.csv: line 4 has 2 cells but the header has 3"):
         read_table(path)
+    path.write_text("a,b,y\n1,2,0\n3,4,1,9\n")
+    with pytest.raises(UserError, match=r"t\.csv: line 3 has 4 cells but the first row has 3"):
+        read_table(path)
 
 
 def test_unusable_columns_are_named(tmp_path):
     empty = write(tmp_path, "a,b,y\n1,,0\n2,NA,1\n3,?,0\n4,,1\n")
+    assert "b       dropped   empty: every cell is missing" in fit_preprocessing(*read_table(empty))["summary"]
     with pytest.raises(UserError, match=r"column 'b' is empty"):
-        table_splits(empty)
+        table_splits(empty, numeric=["b"])
     no_label = write(tmp_path, "a,y\n1,0\n2,1\n3,\n4,1\n", "n.csv")
     with pytest.raises(UserError, match=r"n\.csv: target column 'y' has a missing value at line 4"):
         table_splits(no_label)
@@ -198,5 +208,39 @@ def test_diabetes_real_table(data_dir):
     assert spec["task"] == "classification" and s.classes == ["0", "1"] and spec["target"] == "c8"
     assert s.train.x.shape[1] == 8 and len(s.train) + len(s.test) == 759
     assert s.train.y.dtype == torch.int64 and s.source == str(path)
-    assert spec["summary"] == ("diabetes.csv.gz: 759 rows, 8 numeric + 0 categorical features, "
-                               "target 'c8' (classification, 2 classes)")
+    assert spec["summary"].splitlines()[0] == ("diabetes.csv.gz: 759 rows, 8 numeric + 0 categorical features, "
+                                               "target 'c8' (classification, 2 classes)")
+    assert spec["encoding"] == "utf-8" and spec["delimiter"] == ","
+
+
+def houses(tmp_path: Path, n: int = 300) -> Path:
+    """Prices around 1e5..1e6, linear in area plus a categorical and noise."""
+    rng = np.random.default_rng(0)
+    area = rng.uniform(40, 300, n)
+    kind = rng.choice(["flat", "house"], n)
+    price = 3000 * area + np.where(kind == "house", 50000, 0) + rng.normal(0, 1e4, n) + 1e5
+    path = tmp_path / "houses.csv"
+    path.write_text("area,kind,price\n" + "".join(f"{a:.1f},{k},{p:.0f}\n" for a, k, p in zip(area, kind, price)))
+    return path
+
+
+def test_regression_on_large_targets_learns_and_reports_in_price_units(tmp_path, capsys):
+    from trainlab import api, load
+    from trainlab.cli import main
+    from trainlab.report import format_eval
+
+    run = api.train("table", data_path=str(houses(tmp_path)), target="price", out_dir=str(tmp_path / "runs"),
+                    epochs=10, threads=1, tensorboard=False, plots=False).run_dir
+    assert "area    numeric" in capsys.readouterr().out  # the schema table is printed at train time
+    result = api.evaluate_run(str(run))
+    assert result["r2"] > 0.9 and 5e3 < result["rmse"] < 5e4 and result["mae"] < result["rmse"]
+    assert "RMSE:" in format_eval(result) and "R²: 0.9" in format_eval(result)
+    rows = tmp_path / "new.csv"
+    rows.write_text("area,kind\n200,house\n1e308,flat\n100,flat\n")
+    first, bad, third = load(run).predict([rows])
+    assert first.value[0] == pytest.approx(3000 * 200 + 150000, rel=0.1)  # un-scaled: a price, not a z-score
+    assert third.value[0] == pytest.approx(3000 * 100 + 100000, rel=0.15)
+    assert "row 2: column 'area' is out of range" in bad.error and bad.value is None
+    assert main(["predict", str(run), str(rows)]) == 1
+    out = capsys.readouterr()
+    assert "nan" not in out.out and "row 2: ERROR" in out.out and "trainlab: error:" in out.err

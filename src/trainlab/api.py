@@ -25,7 +25,8 @@ def load_data(cfg: Config, table_spec: dict | None = None) -> Splits:
     return build_dataset(cfg.dataset, data_dir=cfg.data_dir, data_path=cfg.data_path, target=cfg.target,
                          val_fraction=cfg.val_fraction, seed=cfg.seed, image_size=cfg.image_size, task=cfg.task,
                          mirror=cfg.mirror, download=cfg.download, cache=cfg.cache,
-                         max_resident_mb=cfg.max_resident_mb, table_spec=table_spec)
+                         max_resident_mb=cfg.max_resident_mb, table_spec=table_spec,
+                         drop=cfg.drop, categorical=cfg.categorical, numeric=cfg.numeric)
 
 
 def resolve_loss(cfg: Config, classes: list[str]) -> Config:
@@ -128,7 +129,7 @@ def evaluate_checkpoint(run: str, best: bool = False, **overrides) -> tuple[dict
     rt = build(cfg, load_checkpoint_model(state, cfg, path), splits.test)
     batches = rt.eval_batches(splits.test)
     check_model_accepts(rt, [batches.sample(2)], splits.classes)
-    result = rt.evaluate(batches, len(splits.classes))
+    result = rt.evaluate(batches, len(splits.classes), (splits.info.get("table") or {}).get("target_scale"))
     result.update(checkpoint=str(path), epoch=state["epoch"], step=state["step"], dataset=cfg.dataset,
                   classes=splits.classes)
     return result, rt, batches, cfg

@@ -23,12 +23,13 @@ def show_value(value: object) -> str:
 def key_table() -> str:
     """One line per config key: name, type, default, meaning (and the allowed values)."""
     lines = ["config keys (key=value after the recipe; name, type, default, meaning):"]
+    width = max(len(f.name) for f in dataclasses.fields(Config)) + 2
     for f in dataclasses.fields(Config):
         default = f.default_factory() if f.default is dataclasses.MISSING else f.default
         meaning = f.metadata.get("help", "")
         if f.name in CHOICES:
             meaning += f" [{' | '.join(CHOICES[f.name])}]"
-        lines.append(f"  {f.name:<16}{type_name(TYPES[f.name]):<12}{show_value(default):<15}{meaning}")
+        lines.append(f"  {f.name:<{width}}{type_name(TYPES[f.name]):<12}{show_value(default):<15}{meaning}")
     return "\n".join(lines)
 
 

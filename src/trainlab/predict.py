@@ -100,11 +100,18 @@ class Predictor:
         return out
 
     def predict_table(self, path: Path, top_k: int) -> list[Prediction]:
-        from .data.table import read_table, transform
+        from .data.table import encode_rows, read_table
 
         columns, rows = read_table(path)
-        if "table" in self.info:
-            x, _ = transform(self.info["table"], columns, rows, with_target=False)
+        names = [f"{path}:row {i + 1}" for i in range(len(rows))]
+        if "table" in self.info:  # rows whose features cannot be represented get an error of their own
+            x, problems = encode_rows(self.info["table"], columns, rows)
+            good = [i for i in range(len(rows)) if i not in problems]
+            predicted = (self.outputs_to_predictions(self.forward(x[good]), [names[i] for i in good], top_k)
+                         if good else [])
+            out = dict(zip(good, predicted))
+            return [out[i] if i in out else Prediction(names[i], error=f"{names[i]}: {problems[i]}")
+                    for i in range(len(rows))]
         else:  # a model on raw numeric features (e.g. the notes' regressions): every column is an input
             try:
                 x = torch.tensor([[float(v) for v in row] for row in rows], dtype=torch.float32)
@@ -112,7 +119,7 @@ class Predictor:
                 raise UserError(f"{path}: expected numeric feature columns ({e})") from None
             if x.shape[1:] != torch.Size(self.data_shape):
                 raise UserError(f"{path}: rows have {x.shape[1]} values, the model takes {self.data_shape}")
-        return self.outputs_to_predictions(self.forward(x), [f"{path}:row {i + 1}" for i in range(len(x))], top_k)
+        return self.outputs_to_predictions(self.forward(x), names, top_k)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Outputs (on the CPU) for inputs on any device: uint8 images or float feature rows."""
@@ -120,6 +127,20 @@ class Predictor:
         return self.runtime.outputs(self.runtime.eval_batches(data))
 
     def outputs_to_predictions(self, out: torch.Tensor, names: list[str], top_k: int) -> list[Prediction]:
+        from .metrics import unscale
+
+        predictions = self._outputs_to_predictions(out, names, top_k)
+        if not self.classes:  # a standardised regression target back in its own units
+            scale = (self.info.get("table") or {}).get("target_scale")
+            for p, o in zip(predictions, unscale(out, scale)):
+                p.value = o.reshape(-1).tolist()
+        finite = torch.isfinite(out.reshape(len(out), -1)).all(1).tolist() if len(out) else []
+        for p, ok in zip(predictions, finite):
+            if not ok:
+                p.error, p.top, p.value = f"{p.input}: the model's output is not a finite number (NaN or inf)", [], None
+        return predictions
+
+    def _outputs_to_predictions(self, out: torch.Tensor, names: list[str], top_k: int) -> list[Prediction]:
         loss = self.config.loss
         if not self.classes:
             return [Prediction(n, value=o.tolist()) for n, o in zip(names, out)]

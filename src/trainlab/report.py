@@ -10,13 +10,18 @@ def format_eval(r: dict) -> str:
     lines = [f"checkpoint: {r['checkpoint']} (epoch {r['epoch']}, step {r['step']})",
              f"data: {r['dataset']} test split, {r['samples']} samples",
              f"loss: {r['loss']:.4f}"]
+    if "rmse" in r:  # regression, in the target's own units
+        r2 = f"{r['r2']:.4f}" if r.get("r2") is not None else "- (constant target)"
+        lines.append(f"RMSE: {r['rmse']:.6g}  MAE: {r['mae']:.6g}  R²: {r2}")
     if "accuracy" not in r:
         return "\n".join(lines)
     classes = r["classes"] or [str(i) for i in range(len(r["per_class"]))]
     lines.append(f"accuracy: {100 * r['accuracy']:.2f}%")
+    if "macro_f1" in r:
+        lines.append(f"macro precision: {100 * r['macro_precision']:.2f}%  recall: {100 * r['macro_recall']:.2f}%  "
+                     f"F1: {100 * r['macro_f1']:.2f}%")
+    lines += _per_class_lines(r, classes)
     width = max(len(c) for c in classes)
-    lines.append("per-class accuracy:")
-    lines += [f"  {c:<{width}}  {100 * a:6.2f}%" for c, a in zip(classes, r["per_class"])]
     cells = max(5, max(len(str(v)) for row in r["confusion"] for v in row) + 1, width + 1)
     lines.append("confusion matrix (rows: true class, columns: predicted class):")
     lines.append(" " * (width + 2) + "".join(f"{c[:cells - 1]:>{cells}}" for c in classes))
@@ -28,12 +33,26 @@ def format_eval(r: dict) -> str:
 def eval_json(r: dict) -> dict:
     """`trainlab eval --json`: the result with classes named: per_class as {class: accuracy},
     confusion as {"labels": [...], "matrix": rows of true class, columns of predicted class}."""
-    out = {k: v for k, v in r.items() if k not in ("per_class", "confusion", "classes")}
+    per_class = ("per_class", "precision", "recall", "f1")  # one value per class each
+    out = {k: v for k, v in r.items() if k not in (*per_class, "confusion", "classes")}
     if "per_class" in r:
         labels = r.get("classes") or [str(i) for i in range(len(r["per_class"]))]
-        out["per_class"] = dict(zip(labels, r["per_class"]))
+        out.update({k: dict(zip(labels, r[k])) for k in per_class if k in r})
         out["confusion"] = {"labels": labels, "matrix": r["confusion"]}
     return out
+
+
+def _per_class_lines(r: dict, classes: list[str]) -> list[str]:
+    """Per-class accuracy (= recall), with precision and F1 where the evaluation has them."""
+    width = max(len(c) for c in classes)
+    if "precision" not in r:
+        return ["per-class accuracy:"] + [f"  {c:<{width}}  {100 * a:6.2f}%" for c, a in zip(classes, r["per_class"])]
+    width = max(width, len("class"))
+    lines = ["per-class accuracy:",
+             f"  {'class':<{width}}  {'accuracy':>8}  {'precision':>9}  {'F1':>8}"]
+    for c, a, p, f in zip(classes, r["per_class"], r["precision"], r["f1"]):
+        lines.append(f"  {c:<{width}}  {100 * a:7.2f}%  {100 * p:8.2f}%  {100 * f:7.2f}%")
+    return lines
 
 
 def format_history(history: list[dict]) -> str:

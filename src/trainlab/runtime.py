@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +41,7 @@ class Runtime:
     model: nn.Module  # the plain model: evaluation, prediction, state_dict
     scaler: torch.amp.GradScaler  # always there; enabled only for fp16, a pass-through otherwise
     dist: Dist = Dist()  # this process's place under torchrun (rank 0 of 1 otherwise)
+    threads_note: str = ""  # how threads=0 chose; training prints it (eval/predict --json stay pure JSON)
     train_model: nn.Module | None = None  # what training calls: DDP(model) under torchrun, else model
 
     def __post_init__(self):
@@ -71,8 +71,8 @@ class Runtime:
                                   device=self.device, evaluation=True)
         return batches
 
-    def evaluate(self, batches, num_classes: int) -> dict:
-        return evaluate(self.model, batches, self.criterion, num_classes, self.autocast)
+    def evaluate(self, batches, num_classes: int, target_scale: list[float] | None = None) -> dict:
+        return evaluate(self.model, batches, self.criterion, num_classes, self.autocast, target_scale)
 
     def normalization(self) -> tuple[list[float], list[float]]:
         """(mean, std) the inputs were normalised with (from Normalize in transforms or the keys)."""
@@ -95,39 +95,42 @@ def build(cfg: Config, model: nn.Module, data=None) -> Runtime:
     """The runtime for `cfg`: set up device, precision, criterion, then the model on the device.
     `data` (the training or evaluation data) decides whether NHWC applies: uint8 image tensors."""
     dist = distributed.from_env()
-    device = distributed.setup(dist, setup_device(cfg, dist))
+    device, note = setup_device(cfg, dist)
+    device = distributed.setup(dist, device)
     amp = setup_precision(cfg, device)
     criterion = Criterion(cfg.loss, cfg.reduction, cfg.label_smoothing)
     nhwc = cfg.channels_last and is_image_tensor(data) and uses_conv(model)
     model = model.to(device, memory_format=torch.channels_last) if nhwc else model.to(device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
-    return Runtime(cfg, device, amp, nhwc, criterion, model, scaler, dist, distributed.wrap(model, dist, device))
+    return Runtime(cfg, device, amp, nhwc, criterion, model, scaler, dist, note,
+                   distributed.wrap(model, dist, device))
 
 
-def setup_device(cfg: Config, dist: Dist = Dist()) -> torch.device:
-    device = pick_device(cfg.device)
+def setup_device(cfg: Config, dist: Dist = Dist()) -> tuple[torch.device, str]:
+    """(device, a note on the automatic thread choice or "")."""
+    device, note = pick_device(cfg.device), ""
     if device.type == "cpu" or cfg.threads:
-        torch.set_num_threads(choose_threads(cfg.threads, dist))
+        threads, note = choose_threads(cfg.threads, dist)
+        torch.set_num_threads(threads)
     if cfg.deterministic:
         make_deterministic()
-    return device
+    return device, note
 
 
-def choose_threads(requested: int, dist: Dist = Dist()) -> int:
+def choose_threads(requested: int, dist: Dist = Dist()) -> tuple[int, str]:
     """torch's intra-op threads: `requested`, or (0 = auto) the cores this process may use less the
     load of other processes. One thread per core on a busy machine collapsed: mnist-cnn took 39 s
     per epoch with 2 threads and 1.4 s with 1 on 2 cores at load 4-7 (benchmarks/NOTES.md)."""
     if requested:
-        return requested
+        return requested, ""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if dist.active:  # the processes of this machine share its cores
-        return max(1, cores // int(os.environ.get("LOCAL_WORLD_SIZE", dist.world)))
+        threads = max(1, cores // int(os.environ.get("LOCAL_WORLD_SIZE", dist.world)))
+        return threads, f"threads: {threads} per process (auto: {cores} cores shared by the local ranks)"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     others = max(0.0, load - 1.0)  # the 1-minute load average counts this process too
     threads = max(1, min(cores, int(cores - others + 0.5)))
-    # on stderr: a note about this process, not output (eval --json and predict --json stay pure JSON)
-    print(f"threads: {threads} (auto: {cores} cores, load average {load:.1f}; threads=N sets it)", file=sys.stderr)
-    return threads
+    return threads, f"threads: {threads} (auto: {cores} cores, load average {load:.1f}; threads=N sets it)"
 
 
 def pick_device(name: str) -> torch.device:

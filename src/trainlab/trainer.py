@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -42,6 +41,8 @@ class Trainer:
         if state:
             self.restore(state)
         self.setup_run(run_dir, resumed=state is not None)
+        if rt.threads_note and not self.cfg.quiet:
+            self.say(rt.threads_note)
         if not state:
             self.run.log_graph_and_images(rt.model, self.example)
             seed_everything(self.cfg.seed)
@@ -72,7 +73,6 @@ class Trainer:
             run_dir = unique_dir(self.cfg.out_dir, self.cfg.name or self.cfg.recipe)
         path = Path(broadcast(run_dir, self.rt.dist))  # the folder rank 0 created
         self.cfg = replace(self.cfg, name=path.name, nproc=self.rt.dist.world)
-        self.created = not resumed
         self.run = Run(path, to_dict(self.cfg), tensorboard=self.cfg.tensorboard, enabled=self.main)
         if resumed:
             self.run.keep_metrics_through(self.progress.epoch)
@@ -171,15 +171,12 @@ class Trainer:
         pending.clear()
 
     def kept(self) -> str:
-        """What a diverged run leaves: its last good checkpoint, or nothing (a new run's folder is removed)."""
+        """What a diverged run leaves: its last good checkpoint, or (before the first one) only its
+        record, config.yaml and status.json saying it diverged, for `trainlab runs` and `report`."""
         last = self.run.checkpoints / "last.pt"
         if last.exists():
             return f"stopped, the last good checkpoint is {last}"
-        if self.created and self.main:
-            self.run.close()
-            shutil.rmtree(self.run.path, ignore_errors=True)
-            return f"stopped before any checkpoint was written; removed {self.run.path}"
-        return "stopped, no checkpoint was written"
+        return f"stopped before any checkpoint was written; the run's record is in {self.run.path}"
 
     def end_epoch(self) -> dict:
         """Scheduler step, evaluation, a metrics row, best.pt (if better), then last.pt.
@@ -189,7 +186,8 @@ class Trainer:
         p, cfg, rt = self.progress, self.cfg, self.rt
         lr = self.optimizer.param_groups[0]["lr"]
         p.epoch += 1
-        self.last_eval = rt.evaluate(self.val_batches, len(self.classes)) if self.val_batches else {}
+        target_scale = (self.info.get("table") or {}).get("target_scale")  # regression metrics in target units
+        self.last_eval = rt.evaluate(self.val_batches, len(self.classes), target_scale) if self.val_batches else {}
         row = {"epoch": p.epoch, "step": p.step, "train_loss": p.loss_sum / max(p.samples, 1),
                "val_loss": self.last_eval.get("loss"), "val_acc": self.last_eval.get("accuracy"), "lr": lr,
                "seconds": p.seconds}

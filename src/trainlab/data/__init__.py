@@ -61,8 +61,10 @@ def default_data_dir() -> Path:
 def build_dataset(name: str, *, data_dir: str = "", data_path: str = "", target: str = "",
                   val_fraction: float = 0.2, seed: int = 0, image_size: int = 0, task: str = "auto",
                   mirror: str = "", download: bool = True, cache: bool = True,
-                  max_resident_mb: int = 4096, table_spec: dict | None = None) -> Splits:
-    """Load dataset `name`; every builder takes the same plain keyword arguments."""
+                  max_resident_mb: int = 4096, table_spec: dict | None = None, drop: list[str] | None = None,
+                  categorical: list[str] | None = None, numeric: list[str] | None = None) -> Splits:
+    """Load dataset `name`; every builder takes the same plain keyword arguments (drop, categorical
+    and numeric name table columns whose inferred kind is overridden)."""
     from . import sources  # noqa: F401  (registers the built-in datasets)
 
     if name not in DATASETS:
@@ -70,7 +72,8 @@ def build_dataset(name: str, *, data_dir: str = "", data_path: str = "", target:
     root = Path(data_dir).expanduser() if data_dir else default_data_dir()
     return DATASETS[name](root=root, data_path=data_path, target=target, val_fraction=val_fraction, seed=seed,
                           image_size=image_size, task=task, mirror=mirror, download=download, cache=cache,
-                          max_resident_mb=max_resident_mb, table_spec=table_spec)
+                          max_resident_mb=max_resident_mb, table_spec=table_spec, drop=list(drop or []),
+                          categorical=list(categorical or []), numeric=list(numeric or []))
 
 
 def dataset_names() -> list[str]:

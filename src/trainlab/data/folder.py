@@ -4,6 +4,8 @@ Class names are the sorted label folders. Images are converted to RGB (grayscale
 palette images too) and resized once at decode time (shorter side, then a centre crop to a
 square), so a whole folder becomes one uint8 (N, 3, S, S) tensor that the cache keeps on disk.
 `LabelledImages` is the notes' MyData(root_dir, label_dir) for API users; `a + b` concatenates.
+Images over MAX_PIXELS (decompression bombs: a 109 KB PNG can claim 30000x30000) are refused
+from their header, before any pixel is decoded; training skips them with one line each.
 """
 from __future__ import annotations
 
@@ -14,13 +16,14 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import UserError
-from .images import EXTENSIONS, decode_image
+from .images import EXTENSIONS, ImageTooLarge, decode_image, open_image
 
 SPLITS = ("train", "val", "test")
 
 
 def decode(path: Path, size: int) -> torch.Tensor:
-    """One image file -> uint8 (3, size, size) (size 0: as it is); an unreadable file is a UserError."""
+    """One image file -> uint8 (3, size, size) (size 0: as it is); an unreadable or too large file is a
+    UserError naming it."""
     return decode_image(path, 3, size, size)
 
 
@@ -57,14 +60,39 @@ def layout(root: Path) -> dict[str, Path]:
     return {"all": root}
 
 
-def decode_all(files: list[Path], size: int) -> torch.Tensor:
+def decode_all(files: list[Path], size: int) -> tuple[torch.Tensor, list[int]]:
+    """(uint8 (N, 3, S, S), indices into `files` that were kept): too large images are skipped with
+    one printed line each; any other unreadable image is an error."""
     from tqdm.auto import tqdm
 
-    images = [decode(p, size) for p in tqdm(files, desc="decoding images", unit="img", leave=False, mininterval=1)]
+    images, kept = [], []
+    for i, path in enumerate(tqdm(files, desc="decoding images", unit="img", leave=False, mininterval=1)):
+        try:
+            images.append(decode(path, size))
+            kept.append(i)
+        except ImageTooLarge as e:
+            print(f"skipped: {e}", file=sys.stderr)
+    if not images:
+        return torch.zeros((0, 3, size, size), dtype=torch.uint8), kept
     shapes = {tuple(t.shape) for t in images}
     if len(shapes) > 1:
         raise UserError(f"images have different sizes {sorted(shapes)[:3]}; set image_size=N to resize them")
-    return torch.stack(images)
+    return torch.stack(images), kept
+
+
+def within_limit(files: list[Path]) -> list[int]:
+    """Indices of the files whose header is within MAX_PIXELS (the others skipped with one line each):
+    for folders decoded per sample, where a refused file cannot be dropped later."""
+    kept = []
+    for i, path in enumerate(files):
+        try:
+            with open_image(path):
+                kept.append(i)
+        except ImageTooLarge as e:
+            print(f"skipped: {e}", file=sys.stderr)
+        except OSError:
+            kept.append(i)  # unreadable: decode names it when the sample is used
+    return kept
 
 
 class FolderFiles(Dataset):

@@ -85,10 +85,13 @@ def folder_splits(root: Path, *, image_size: int, val_fraction: float, seed: int
     import torch
 
     from .cache import cached
-    from .folder import FolderFiles, decode_all, layout, scan
+    from .folder import FolderFiles, decode_all, layout, scan, within_limit
 
     parts = layout(root)
     files, labels, classes = scan(parts.get("train", root))
+    if len(classes) < 2:
+        raise UserError(f"{parts.get('train', root)} has a single label folder '{classes[0]}': a classifier needs "
+                        f"at least two, laid out as DIR/<label>/*.jpg")
     test_files, test_labels, _ = scan(parts["test"], classes) if "test" in parts else ([], [], classes)
     settings = {"image_size": image_size, "val_fraction": val_fraction if "all" in parts else None, "seed": seed}
     y, test_y = torch.tensor(labels), torch.tensor(test_labels, dtype=torch.int64)
@@ -96,27 +99,36 @@ def folder_splits(root: Path, *, image_size: int, val_fraction: float, seed: int
         tr, te = stratified_split(y, val_fraction, seed)
         files, test_files = [files[i] for i in tr], [files[i] for i in te]
         y, test_y = y[tr], y[te]
-    side = image_size or max(first_image_size(files[0]))  # images keeping their size: judge by the first
+    side = image_size or max(first_image_size(files))  # images keeping their size: judge by the first
     if (len(files) + len(test_files)) * 3 * side * side > max_resident_mb * 2**20:
         print(f"note: {root} is larger than max_resident_mb={max_resident_mb}: decoding per sample with workers")
-        return Splits(FolderFiles(files, y.tolist(), classes, image_size),
-                      FolderFiles(test_files, test_y.tolist(), classes, image_size), classes, str(root))
+        keep, test_keep = within_limit(files), within_limit(test_files)
+        return Splits(FolderFiles([files[i] for i in keep], y[keep].tolist(), classes, image_size),
+                      FolderFiles([test_files[i] for i in test_keep], test_y[test_keep].tolist(), classes, image_size),
+                      classes, str(root))
 
     def build() -> Splits:
-        return Splits(TensorData(decode_all(files, image_size), y), TensorData(decode_all(test_files, image_size), test_y),
-                      classes, str(root))
+        (x, keep), (test_x, test_keep) = decode_all(files, image_size), decode_all(test_files, image_size)
+        if not len(keep):
+            raise UserError(f"no usable training images under {root}: every one was refused")
+        return Splits(TensorData(x, y[keep]), TensorData(test_x, test_y[test_keep]), classes, str(root))
 
     return cached("folder", files + test_files, settings, build, cache)
 
 
-def first_image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image
+def first_image_size(files: list[Path]) -> tuple[int, int]:
+    """The size of the first image within the pixel limit (a refused one is skipped later, with a line)."""
+    from .images import ImageTooLarge, open_image
 
-    try:
-        with Image.open(path) as img:
-            return img.size
-    except OSError as e:
-        raise UserError(f"cannot read image {path}: {e}") from None
+    for path in files:
+        try:
+            with open_image(path) as img:
+                return img.size
+        except ImageTooLarge:
+            continue
+        except OSError as e:
+            raise UserError(f"cannot read image {path}: {e}") from None
+    raise UserError(f"every image is over the pixel limit, e.g. {files[0]}")
 
 
 @register_dataset("folder")
@@ -144,27 +156,32 @@ def cifar10_jpg(root: Path, image_size: int = 0, cache: bool = True, max_residen
 
 
 def table_dataset(path: Path, *, target: str, val_fraction: float, seed: int, task: str, cache: bool,
-                  spec: dict | None = None) -> Splits:
+                  spec: dict | None = None, columns: dict | None = None) -> Splits:
     """A CSV table parsed, split and preprocessed once; later runs load the cached tensors and spec.
-    With `spec` (a checkpoint's fitted preprocessing) nothing is fitted: both splits use it."""
+    With `spec` (a checkpoint's fitted preprocessing) nothing is fitted: both splits use it.
+    `columns` holds the drop/categorical/numeric overrides (lists of column names)."""
     from .cache import cached
     from .table import table_splits
 
     if not path.is_file():
         raise UserError(f"missing data file: {path}")
-    settings = {"target": target, "val_fraction": val_fraction, "seed": seed, "task": task, "spec": spec}
+    columns = columns or {}
+    settings = {"target": target, "val_fraction": val_fraction, "seed": seed, "task": task, "spec": spec,
+                "columns": columns, "reader": 2}  # reader 2: pandas, schema inference, scaled regression targets
     return cached("table", [path], settings, lambda: table_splits(path, target=target, val_fraction=val_fraction,
-                                                                 seed=seed, task=task, spec=spec), cache)
+                                                                 seed=seed, task=task, spec=spec, **columns), cache)
 
 
 @register_dataset("table")
 def table(data_path: str = "", target: str = "", val_fraction: float = 0.2, seed: int = 0, task: str = "auto",
-          cache: bool = True, table_spec: dict | None = None, **_) -> Splits:
+          cache: bool = True, table_spec: dict | None = None, drop: list[str] | None = None,
+          categorical: list[str] | None = None, numeric: list[str] | None = None, **_) -> Splits:
     """A CSV table (header or not, .csv or .csv.gz): data_path=FILE target=COLUMN (default: the last)."""
     if not data_path:
         raise UserError("dataset=table needs data_path=FILE.csv (and target=COLUMN, default the last column)")
+    columns = {"drop": list(drop or []), "categorical": list(categorical or []), "numeric": list(numeric or [])}
     return table_dataset(Path(data_path).expanduser(), target=target, val_fraction=val_fraction, seed=seed,
-                         task=task, cache=cache, spec=table_spec)
+                         task=task, cache=cache, spec=table_spec, columns=columns)
 
 
 @register_dataset("diabetes")

@@ -1,65 +1,35 @@
-"""CSV tables as feature tensors: read, choose the target and task, fit preprocessing on train only.
+"""CSV tables as feature tensors: read, infer the columns, choose target and task, fit on train only.
 
-The fitted preprocessing is a plain dict (str/int/float/bool/list/dict) so it can ride inside
-checkpoints loaded with `weights_only=True`, and eval and predict apply exactly what training did.
-
-Rules, in one place:
-- Cells are stripped of surrounding spaces; "", "NA", "NaN", "?" (any case) mean missing. Lines
-  whose cells are all empty are skipped (spreadsheets export trailing ",,,," lines).
-- header="auto": the first row is a header when one of its cells is text above a column that is
-  numeric below it, or when all of its cells are text and none of them recurs in its own column
-  below (an all-text table). "yes"/"no" override. Headerless columns are named c0, c1, ...
-- A column is numeric when all its present cells are numbers; when most (over half) are numbers but
-  some are not, the first odd cell is an error; otherwise it is a category column (one-hot over the
-  sorted train values; a value unseen in training encodes as all zeros).
-- Missing cells: numeric → the train median, category → the category "missing". A column with no
-  present cell at all is an error. Numeric columns are standardised with the train mean and std
-  (std 1 for a constant column).
+The fitted preprocessing ("spec") is a plain dict (str/int/float/bool/list/dict) so it can ride
+inside checkpoints loaded with `weights_only=True`, and eval and predict apply exactly what
+training did. Reading is in csvfile.py, column inference in schema.py, per-column fitting and
+encoding in features.py. Here:
 - Task "auto": a text target, or a numeric target of at most 20 distinct integers, is
-  classification; any other numeric target is regression (kept raw, not standardised). The target
-  column must have no missing cells.
+  classification; any other numeric target is regression. The target column must have no
+  missing cells.
+- Regression targets are standardised with the train mean and std, kept in spec["target_scale"]
+  as [mean, std]; metrics and predictions are un-scaled with it (metrics.py, predict.py).
+- spec: {"target", "task", "classes", "features", "columns", "feature_names", "schema",
+  "target_scale" (regression), "encoding", "delimiter", "decimal", "summary"}.
 
 Errors from `table_splits` name the file and its line; the lower-level functions, which only see
 rows, name the data row (1-based, header excluded).
 """
 from __future__ import annotations
 
-import csv
-import io
-import math
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
 from ..errors import UserError
 from . import Splits, TensorData, stratified_split
-from .idx import read_bytes
+from .csvfile import CsvFile, is_missing, read_csv, to_number
+from .features import encode_feature, feature_names, fit_feature, safe_stats
+from .schema import Where, format_schema, infer_schema
 
-MISSING_MARKERS = frozenset({"", "na", "nan", "?"})
-MISSING_CATEGORY = "missing"
+__all__ = ["read_table", "fit_preprocessing", "transform", "encode_rows", "table_splits", "is_missing", "to_number"]
 MAX_CLASS_VALUES = 20  # integer targets with more distinct values are treated as quantities
-HEADER_SAMPLE = 1000  # rows looked at to detect a header; enough to decide, cheap on big files
-
-Where = Callable[[int], str]
-
-
-def is_missing(cell: str) -> bool:
-    return cell.strip().lower() in MISSING_MARKERS
-
-
-def to_number(cell: str) -> float | None:
-    """The cell as a finite float, or None; inf is refused because it breaks mean and std."""
-    try:
-        value = float(cell)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _is_text(cell: str) -> bool:
-    return not is_missing(cell) and to_number(cell) is None
 
 
 def _listing(names: list[str], limit: int = 20) -> str:
@@ -75,69 +45,9 @@ def _locator(lines: list[int] | None) -> Where:
 
 
 def read_table(path: Path, header: str = "auto") -> tuple[list[str], list[list[str]]]:
-    """Column names and rows of raw strings."""
-    columns, rows, _ = _read(Path(path), header)
-    return columns, rows
-
-
-def _records(path: Path) -> list[tuple[int, list[str]]]:
-    """(line number, stripped cells) of every non-blank CSV record."""
-    try:
-        text = read_bytes(path).decode("utf-8-sig")  # -sig: drop the BOM spreadsheets write
-    except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 text (bad byte at offset {e.start})") from None
-    reader = csv.reader(io.StringIO(text))
-    records = []
-    try:
-        for cells in reader:
-            cells = [c.strip() for c in cells]
-            if any(cells):
-                records.append((reader.line_num, cells))
-    except csv.Error as e:
-        raise UserError(f"{path}: line {reader.line_num}: {e}") from None
-    return records
-
-
-def _looks_like_header(first: list[str], rest: list[list[str]]) -> bool:
-    rest = rest[:HEADER_SAMPLE]
-    for j, cell in enumerate(first):
-        below = [r[j] for r in rest if j < len(r) and not is_missing(r[j])]
-        if _is_text(cell) and below and all(to_number(v) is not None for v in below):
-            return True
-    if all(_is_text(c) for c in first):
-        return not any(j < len(r) and r[j] == c for r in rest for j, c in enumerate(first))
-    return False
-
-
-def _header_names(path: Path, cells: list[str]) -> list[str]:
-    names = [c or f"c{j}" for j, c in enumerate(cells)]  # an unnamed index column still gets a name
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise UserError(f"{path}: column name '{name}' appears more than once in the header")
-        seen.add(name)
-    return names
-
-
-def _read(path: Path, header: str) -> tuple[list[str], list[list[str]], list[int]]:
-    """Columns, rows and each row's file line number."""
-    if header not in ("auto", "yes", "no"):
-        raise UserError(f"header must be 'auto', 'yes' or 'no', got '{header}'")
-    records = _records(path)
-    if not records:
-        raise UserError(f"{path}: the file holds no rows")
-    first = records[0][1]
-    rest = [cells for _, cells in records[1:]]
-    if header == "yes" or (header == "auto" and _looks_like_header(first, rest)):
-        columns, records, origin = _header_names(path, first), records[1:], "the header"
-    else:
-        columns, origin = [f"c{j}" for j in range(len(first))], "the first row"
-    for line, cells in records:
-        if len(cells) != len(columns):
-            raise UserError(f"{path}: line {line} has {len(cells)} cells but {origin} has {len(columns)}")
-    if not records:
-        raise UserError(f"{path}: no data rows after the header")
-    return columns, [cells for _, cells in records], [line for line, _ in records]
+    """Column names and rows of raw (stripped) strings."""
+    table = read_csv(Path(path), header)
+    return table.columns, table.rows
 
 
 def _resolve_target(columns: list[str], target: str) -> str:
@@ -153,24 +63,6 @@ def _resolve_target(columns: list[str], target: str) -> str:
     if len(columns) < 2:
         raise UserError(f"the table has only the target column '{name}', no feature columns")
     return name
-
-
-def _column_kinds(columns: list[str], rows: list[list[str]], target: int, where: Where) -> dict[str, str]:
-    """Each feature column's kind, "numeric" or "category"; refuses empty and mostly-numeric ones."""
-    kinds = {}
-    for j, name in enumerate(columns):
-        if j == target:
-            continue
-        present = [(i, r[j]) for i, r in enumerate(rows) if not is_missing(r[j])]
-        if not present:
-            raise UserError(f"column '{name}' is empty: every cell is missing")
-        odd = [(i, c) for i, c in present if to_number(c) is None]
-        if odd and 2 * len(odd) < len(present):
-            i, cell = odd[0]
-            raise UserError(f"column '{name}', {where(i)}: '{cell}' is not a number "
-                            f"(the column is numeric in {len(present) - len(odd)} of {len(present)} filled rows)")
-        kinds[name] = "category" if odd else "numeric"
-    return kinds
 
 
 def _target_cells(name: str, cells: list[str], where: Where) -> list[str]:
@@ -211,61 +103,65 @@ def _sorted_classes(cells: list[str]) -> list[str]:
     return sorted(names, key=lambda n: (0, to_number(n), "") if to_number(n) is not None else (1, 0.0, n))
 
 
-def _fit_numeric(name: str, cells: list[str]) -> dict:
-    values = np.array([to_number(c) for c in cells if not is_missing(c)], dtype=np.float64)
-    if not len(values):
-        raise UserError(f"column '{name}' has no values in the training rows")
-    constant = values.min() == values.max()  # std of equal floats can come out as 1e-17, not 0
-    return {"name": name, "kind": "numeric", "mean": float(values.mean()),
-            "std": 1.0 if constant else float(values.std()), "median": float(np.median(values))}
+def _overrides(drop=(), categorical=(), numeric=()) -> dict[str, list[str]]:
+    return {"drop": list(drop), "categorical": list(categorical), "numeric": list(numeric)}
 
 
-def _fit_category(name: str, cells: list[str]) -> dict:
-    categories = sorted({MISSING_CATEGORY if is_missing(c) else c.strip() for c in cells})
-    return {"name": name, "kind": "category", "categories": categories}
-
-
-def fit_preprocessing(columns: list[str], rows: list[list[str]], target: str = "", task: str = "auto") -> dict:
-    """Fit on train rows; returns the plain-dict spec (see the module docstring for the rules):
-    {"target", "task", "classes", "features", "columns", "feature_names", "summary"}."""
+def fit_preprocessing(columns: list[str], rows: list[list[str]], target: str = "", task: str = "auto",
+                      drop=(), categorical=(), numeric=()) -> dict:
+    """Fit on train rows; returns the plain-dict spec (see the module docstring)."""
     name = _resolve_target(columns, target)
     where = _locator(None)
     _check_widths(columns, rows, where)
-    kinds = _column_kinds(columns, rows, columns.index(name), where)
-    return _fit(columns, rows, name, task, kinds, where)
+    schema = infer_schema(columns, rows, name, _overrides(drop, categorical, numeric), where)
+    return _fit(columns, rows, name, task, schema, where)
 
 
-def _fit(columns: list[str], rows: list[list[str]], target: str, task: str,
-         kinds: dict[str, str], where: Where) -> dict:
+def _target_entry(spec: dict) -> dict:
+    if spec["task"] == "classification":
+        return {"column": spec["target"], "kind": "target", "detail": f"classification, {len(spec['classes'])} classes"}
+    mean, std = spec["target_scale"]
+    return {"column": spec["target"], "kind": "target", "detail": f"regression, standardised (mean {mean:.4g}, "
+                                                                  f"std {std:.4g})"}
+
+
+def _fit(columns: list[str], rows: list[list[str]], target: str, task: str, schema: list[dict],
+         where: Where) -> dict:
     t = columns.index(target)
     cells = _target_cells(target, [r[t] for r in rows], where)
     task = _choose_task(target, cells, task, where)
     classes = _sorted_classes(cells) if task == "classification" else []
     if task == "classification" and len(classes) < 2:
         raise UserError(f"target column '{target}' has a single class {classes} in the training rows")
-    features, feature_names = [], []
-    for j, name in enumerate(columns):
-        if j == t:
-            continue
-        column = [r[j] for r in rows]
-        if kinds[name] == "numeric":
-            features.append(_fit_numeric(name, column))
-            feature_names.append(name)
-        else:
-            features.append(_fit_category(name, column))
-            feature_names += [f"{name}={c}" for c in features[-1]["categories"]]
-    spec = {"target": target, "task": task, "classes": classes, "features": features,
-            "columns": list(columns), "feature_names": feature_names}
+    features = [fit_feature(e, [r[columns.index(e["column"])] for r in rows], where)
+                for e in schema if e["kind"] != "dropped"]
+    if not features:
+        raise UserError("no feature columns are left: " + "; ".join(f"'{e['column']}' {e['detail']}" for e in schema)
+                        + " (keep one with categorical=[...] or numeric=[...])")
+    spec = {"target": target, "task": task, "classes": classes, "features": features, "columns": list(columns),
+            "feature_names": [n for f in features for n in feature_names(f)]}
+    if task == "regression":
+        mean, std, _ = safe_stats(target, np.array([to_number(c) for c in cells], dtype=np.float64))
+        spec["target_scale"] = [mean, std]
+    spec["schema"] = schema + [_target_entry(spec)]
     spec["summary"] = _summary(spec, f"{len(rows)} rows")
     return spec
 
 
 def _summary(spec: dict, rows: str) -> str:
-    numeric = sum(f["kind"] == "numeric" for f in spec["features"])
-    categorical = len(spec["features"]) - numeric
+    """One line of counts, then the schema table."""
+    counts: dict[str, int] = {}
+    for entry in spec.get("schema", ()):
+        counts[entry["kind"]] = counts.get(entry["kind"], 0) + 1
+    if "schema" not in spec:  # a spec from before schemas were recorded
+        for f in spec["features"]:
+            counts[f["kind"]] = counts.get(f["kind"], 0) + 1
+    kinds = [f"{counts.get('numeric', 0)} numeric", f"{counts.get('category', 0)} categorical"]
+    kinds += [f"{counts[k]} {k}" for k in ("boolean", "date") if counts.get(k)]
+    dropped = f", {counts['dropped']} left out" if counts.get("dropped") else ""
     task = f"classification, {len(spec['classes'])} classes" if spec["task"] == "classification" else "regression"
-    return (f"{rows}, {numeric} numeric + {categorical} categorical features, "
-            f"target '{spec['target']}' ({task})")
+    line = f"{rows}, {' + '.join(kinds)} features{dropped}, target '{spec['target']}' ({task})"
+    return line + ("\n" + format_schema(spec["schema"]) if "schema" in spec else "")
 
 
 def _check_widths(columns: list[str], rows: list[list[str]], where: Where) -> None:
@@ -280,26 +176,6 @@ def _column_index(columns: list[str], name: str, what: str) -> int:
     return columns.index(name)
 
 
-def _encode_numeric(feature: dict, cells: list[str], where: Where) -> np.ndarray:
-    out = np.empty((len(cells), 1), dtype=np.float64)
-    for i, cell in enumerate(cells):
-        value = feature["median"] if is_missing(cell) else to_number(cell)
-        if value is None:
-            raise UserError(f"column '{feature['name']}', {where(i)}: '{cell}' is not a number")
-        out[i, 0] = value
-    return (out - feature["mean"]) / feature["std"]
-
-
-def _encode_category(feature: dict, cells: list[str]) -> np.ndarray:
-    lookup = {c: k for k, c in enumerate(feature["categories"])}
-    out = np.zeros((len(cells), len(lookup)), dtype=np.float64)
-    for i, cell in enumerate(cells):
-        k = lookup.get(MISSING_CATEGORY if is_missing(cell) else cell.strip())
-        if k is not None:  # a value unseen in training stays all zeros
-            out[i, k] = 1.0
-    return out
-
-
 def _encode_target(spec: dict, cells: list[str], where: Where) -> torch.Tensor:
     name = spec["target"]
     _target_cells(name, cells, where)
@@ -308,7 +184,8 @@ def _encode_target(spec: dict, cells: list[str], where: Where) -> torch.Tensor:
         for i, value in enumerate(values):
             if value is None:
                 raise UserError(f"target column '{name}', {where(i)}: '{cells[i]}' is not a number")
-        return torch.tensor(values, dtype=torch.float32)
+        mean, std = spec.get("target_scale") or (0.0, 1.0)  # specs from before target scaling: raw
+        return torch.from_numpy(((np.array(values) - mean) / std).astype(np.float32))
     lookup = {c: k for k, c in enumerate(spec["classes"])}
     labels = []
     for i, cell in enumerate(cells):
@@ -320,6 +197,23 @@ def _encode_target(spec: dict, cells: list[str], where: Where) -> torch.Tensor:
     return torch.tensor(labels, dtype=torch.int64)
 
 
+def encode_rows(spec: dict, columns: list[str], rows: list[list[str]],
+                where: Where | None = None) -> tuple[torch.Tensor, dict[int, str]]:
+    """(x float32 (N, F), {row index: why it cannot be used}) for rows whose features do not fit
+    in float32 after standardisation (e.g. 1e308 in a column whose train values were near 1)."""
+    where = where or _locator(None)
+    _check_widths(columns, rows, where)
+    blocks = [encode_feature(f, [r[_column_index(columns, f["name"], "feature")] for r in rows], where)
+              for f in spec["features"]]
+    with np.errstate(over="ignore"):
+        x = np.concatenate(blocks, axis=1).astype(np.float32)
+    names = spec["feature_names"]
+    problems = {int(i): f"column '{names[j].split('=')[0]}' is out of range after standardisation "
+                        f"(train mean/std cannot represent it in float32)"
+                for i, j in reversed(np.argwhere(~np.isfinite(x)).tolist())}
+    return torch.from_numpy(x), problems
+
+
 def transform(spec: dict, columns: list[str], rows: list[list[str]],
               with_target: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(x float32 (N, F), y) using only the spec; columns are matched by name, so rows may come in
@@ -329,15 +223,10 @@ def transform(spec: dict, columns: list[str], rows: list[list[str]],
 
 def _transform(spec: dict, columns: list[str], rows: list[list[str]], with_target: bool,
                where: Where) -> tuple[torch.Tensor, torch.Tensor | None]:
-    _check_widths(columns, rows, where)
-    blocks = []
-    for feature in spec["features"]:
-        cells = [r[_column_index(columns, feature["name"], "feature")] for r in rows]
-        if feature["kind"] == "numeric":
-            blocks.append(_encode_numeric(feature, cells, where))
-        else:
-            blocks.append(_encode_category(feature, cells))
-    x = torch.from_numpy(np.concatenate(blocks, axis=1).astype(np.float32))
+    x, problems = encode_rows(spec, columns, rows, where)
+    if problems:
+        i = min(problems)
+        raise UserError(f"{where(i)}: {problems[i]}")
     y = None
     if with_target:
         t = _column_index(columns, spec["target"], "target")
@@ -353,29 +242,39 @@ def _provisional_labels(name: str, cells: list[str], task: str) -> torch.Tensor:
     return torch.tensor([lookup[_class_name(c)] for c in cells], dtype=torch.int64)
 
 
-def table_splits(path: Path, *, target: str = "", val_fraction: float = 0.2, seed: int = 0,
-                 task: str = "auto", header: str = "auto", spec: dict | None = None) -> Splits:
+def _source_note(table: CsvFile) -> str:
+    notes = [table.encoding] if table.encoding != "utf-8" else []
+    notes += [f"delimiter {table.delimiter!r}"] if table.delimiter != "," else []
+    notes += ["decimal comma"] if table.decimal == "," else []
+    return f" ({', '.join(notes)})" if notes else ""
+
+
+def table_splits(path: Path, *, target: str = "", val_fraction: float = 0.2, seed: int = 0, task: str = "auto",
+                 header: str = "auto", spec: dict | None = None, drop=(), categorical=(), numeric=()) -> Splits:
     """Read, split (stratified for classification, seeded random for regression), fit on the train
-    rows only and transform both splits. The spec is in info["table"], with a one-line summary.
+    rows only and transform both splits. The spec is in info["table"], with a summary and schema.
     A given `spec` (a trained run's) is used as it is: evaluation sees the training preprocessing."""
     path = Path(path)
-    columns, rows, lines = _read(path, header)
-    where = _locator(lines)
+    table = read_csv(path, header)
+    columns, rows, where = table.columns, table.rows, _locator(table.lines)
     try:
         name = _resolve_target(columns, target)
         t = columns.index(name)
         # Task and column kinds are decided on the whole file so a split cannot flip them;
         # every statistic (classes, mean, std, median, categories) comes from the train rows only.
         task = _choose_task(name, _target_cells(name, [r[t] for r in rows], where), task, where)
-        kinds = _column_kinds(columns, rows, t, where)
         train, held = stratified_split(_provisional_labels(name, [r[t] for r in rows], task), val_fraction, seed)
         if not len(train) or not len(held):
             raise UserError(f"{len(rows)} rows are too few to split with val_fraction={val_fraction}")
-        parts = [([rows[i] for i in idx], _locator([lines[i] for i in idx])) for idx in (train, held)]
-        spec = _fit(columns, parts[0][0], name, task, kinds, parts[0][1]) if spec is None else dict(spec)
+        parts = [([rows[i] for i in idx], _locator([table.lines[i] for i in idx])) for idx in (train, held)]
+        if spec is None:
+            schema = infer_schema(columns, rows, name, _overrides(drop, categorical, numeric), where)
+            spec = _fit(columns, parts[0][0], name, task, schema, parts[0][1])
+            spec.update(encoding=table.encoding, delimiter=table.delimiter, decimal=table.decimal)
+        spec = dict(spec)
         (x_tr, y_tr), (x_te, y_te) = (_transform(spec, columns, r, True, w) for r, w in parts)
     except UserError as e:
         raise UserError(f"{path}: {e}") from None
-    spec["summary"] = _summary(spec, f"{path.name}: {len(rows)} rows")
+    spec["summary"] = _summary(spec, f"{path.name}{_source_note(table)}: {len(rows)} rows")
     return Splits(TensorData(x_tr, y_tr), TensorData(x_te, y_te), list(spec["classes"]), str(path),
                   {"table": spec})
