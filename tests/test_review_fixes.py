@@ -47,7 +47,7 @@ def test_losses_that_do_not_fit_the_targets(blobs, runs, data_dir):
 
 def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "last.pt"
-    checkpoint.save({"model": {}, "config": {}, "v": 1}, path)
+    checkpoint.save({"model": {}, "config": {}, "epoch": 0, "step": 0, "v": 1}, path)
 
     def full(*a, **k):
         raise RuntimeError("[enforce fail at inline_container.cc:671] . unexpected pos 768 vs 662")

@@ -77,7 +77,7 @@ def train(recipe: str = "mnist-cnn", **overrides) -> FitResult:
 def resume(run: str, **overrides) -> FitResult:
     """Continue a run from its last checkpoint; max_steps is reset unless given again."""
     path = ckpt.resolve(run, which="last")
-    values = dict(ckpt.load(path)["config"])
+    values = dict(ckpt.load(path, resume=True)["config"])  # every entry resume needs, checked up front
     values["max_steps"] = 0
     values.update(overrides)
     return train_config(from_dict(values), resume=path)
