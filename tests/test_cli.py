@@ -102,3 +102,64 @@ def test_ctrl_c_checkpoints_and_exits_130(tmp_path):
     assert "interrupted at step" in err and "resume with: trainlab train --resume" in err
     state = checkpoint.load(tmp_path / "mnist-mlp" / "checkpoints" / "last.pt")
     assert state["step"] >= 79
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A two-step mnist-mlp run: enough for eval and predict."""
+    from trainlab import api
+
+    out = tmp_path_factory.mktemp("runs")
+    return api.train("mnist-mlp", epochs=1, max_steps=2, out_dir=str(out), tensorboard=False, plots=False,
+                     threads=1).run_dir
+
+
+def run_into_closed_pipe(*args):
+    """Run the CLI with stdout a pipe whose reader has already gone (as `| head` after one line)."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return subprocess.run([sys.executable, "-m", "trainlab", *args], stdout=write, stderr=subprocess.PIPE,
+                              text=True, timeout=120)
+    finally:
+        os.close(write)
+
+
+@pytest.mark.parametrize("args", [["summary", "mnist-cnn"], ["eval", "RUN"]])
+def test_a_reader_that_stops_early_ends_quietly_with_141(args, tiny_run):
+    r = run_into_closed_pipe(*[str(tiny_run) if a == "RUN" else a for a in args])
+    assert r.returncode == 141 and r.stderr == ""  # no BrokenPipeError traceback
+
+
+def test_a_closed_pipe_in_process_returns_141(monkeypatch):
+    def closed(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr("trainlab.cli._stdout_broken", lambda: True)
+    monkeypatch.setattr("trainlab.cli.cmd_ls", closed)
+    assert main(["ls"]) == 141
+    monkeypatch.setattr("trainlab.cli._stdout_broken", lambda: False)  # another pipe broke: a real error
+    with pytest.raises(BrokenPipeError):
+        main(["ls"])
+
+
+def test_predict_prints_each_error_once(tiny_run, tmp_path, capsys):
+    from PIL import Image
+
+    Image.new("L", (28, 28), 255).save(tmp_path / "good.png")
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    assert main(["predict", str(tiny_run), str(tmp_path / "good.png"), str(tmp_path / "broken.png")]) == 1
+    out, err = capsys.readouterr()
+    assert out.startswith(f"{tmp_path / 'good.png'}: ") and out.count("\n") == 1 and "broken" not in out
+    assert err.count("\n") == 1 and err.startswith(f"trainlab: error: cannot read image {tmp_path / 'broken.png'}")
+    assert main(["predict", str(tiny_run), str(tmp_path / "broken.png"), "--json"]) == 1
+    out, err = capsys.readouterr()
+    assert "cannot read image" in json.loads(out)[0]["error"] and err == ""
+
+
+def test_train_announces_the_run_folder_first(tmp_path, capsys):
+    assert main(["train", "mnist-mlp", "max_steps=1", "epochs=1", f"out_dir={tmp_path}", "tensorboard=false",
+                 "plots=false", "threads=1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    folder = [line for line in lines if line.startswith("run folder: ")]
+    assert folder == [f"run folder: {tmp_path / 'mnist-mlp'}"] and lines.index(folder[0]) <= 1  # after "data: ..."

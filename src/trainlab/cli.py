@@ -2,13 +2,17 @@
 
 Imports are lazy so that `trainlab --help` answers without loading torch. User errors print one
 line `trainlab: error: ...` and exit non-zero; Ctrl-C during training saves a checkpoint and
-exits 130.
+exits 130; a reader that stops early (`trainlab eval RUN | head`) ends the command quietly with
+exit 141, as a shell reports a command stopped by SIGPIPE.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+
+BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE: what the shell reports for `yes | head`
 
 EPILOG = """examples:
   trainlab train                         train the default recipe (mnist-cnn on bundled MNIST)
@@ -130,10 +134,15 @@ def cmd_predict(args) -> int:
     from .predict import format_predictions, load
 
     results = load(args.run, best=args.best).predict(args.inputs, top_k=args.top_k)
-    print(json.dumps([r.as_dict() for r in results], indent=2) if args.json else format_predictions(results))
     failed = [r for r in results if r.error]
-    for r in failed:
-        print(f"trainlab: error: {r.error}", file=sys.stderr)
+    if args.json:  # the errors are entries of the JSON list, once
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+    else:  # predictions on stdout, each error once on stderr
+        good = format_predictions([r for r in results if not r.error])
+        if good:
+            print(good)
+        for r in failed:
+            print(f"trainlab: error: {r.error}", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -191,7 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     from .errors import Interrupted, UserError
 
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the try, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        if not _stdout_broken():
+            raise  # a pipe other than stdout: a real failure, not a reader that stopped early
+        return _stdout_closed()
     except UserError as e:
         print(f"trainlab: error: {e}", file=sys.stderr)
         return e.exit_code
@@ -201,6 +216,29 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("trainlab: interrupted", file=sys.stderr)
         return 130
+
+
+def _stdout_broken() -> bool:
+    """Whether stdout is a pipe whose reader has gone (poll reports an error on its write end)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no poll() on this platform, or no descriptor
+        return True
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away: point stdout at devnull so that Python's final flush does
+    not fail again (the recipe of the `signal` module's docs), and exit quietly."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (captured in tests)
+        pass
+    return BROKEN_PIPE_EXIT
 
 
 if __name__ == "__main__":
