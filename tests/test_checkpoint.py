@@ -131,3 +131,17 @@ def test_a_folder_named_like_a_checkpoint(tmp_path):
 def test_first_line_of_an_empty_message():
     assert checkpoint.first_line(EOFError("")) == "EOFError"
     assert checkpoint.first_line(ValueError("a\nb")) == "a"
+
+
+def test_scheduler_state_must_hold_what_the_configured_scheduler_keeps(full_state):
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
+    state = copy.deepcopy(full_state)
+    state["config"]["scheduler"] = "step"
+    state["scheduler"] = torch.optim.lr_scheduler.StepLR(opt, step_size=2).state_dict()
+    checkpoint.validate(state, "x.pt")
+    state["scheduler"]["last_epoch"] = None  # torch would accept it and fail at the next step, mid-run
+    with pytest.raises(UserError, match=r"x.pt: bad checkpoint entry 'scheduler': 'last_epoch' should be a whole number"):
+        checkpoint.validate(state, "x.pt")
+    state["scheduler"]["last_epoch"], state["scheduler"]["base_lrs"] = 0, ["fast"]
+    with pytest.raises(UserError, match=r"'base_lrs'\[0\] should be a number, found 'fast'"):
+        checkpoint.validate(state, "x.pt")

@@ -10,6 +10,7 @@ import os
 import random
 import re
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +97,9 @@ def load(path: Path, map_location: str | torch.device = "cpu", *, resume: bool =
     """A checkpoint dict, read without unpickling anything and checked by `validate` (with every
     entry resume needs when `resume`); anything else is a UserError naming the file."""
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # a foreign file's odd pickle protocol: the error below says enough
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise UserError(f"checkpoint not found: {path}") from None
     except IsADirectoryError:
@@ -131,6 +134,9 @@ def validate(state: object, path: Path | str, *, resume: bool = True) -> None:
         problem = check(state[name])
         if problem:
             raise UserError(f"{path}: bad checkpoint entry '{name}': {problem}")
+    problem = _scheduler_like_config(state) if resume else None
+    if problem:
+        raise UserError(f"{path}: bad checkpoint entry 'scheduler': {problem}")
 
 
 def _is_int(v: object, low: int = 0, high: float = float("inf")) -> bool:
@@ -238,6 +244,50 @@ def _progress(v: object) -> str | None:
             _is_number(value) or (key == "best" and value is None)
         if not ok:
             return f"{key!r} must be a number, found {value!r}"
+    return None
+
+
+def _scheduler_like_config(state: dict) -> str | None:
+    """Whether the saved scheduler state holds the kinds of values (whole numbers, lists, ...) that
+    the config's scheduler keeps; torch's load_state_dict copies them unchecked and a wrong one
+    only fails steps later, mid-run. Keys the saved state lacks keep their fresh values in torch."""
+    from .config import from_dict
+    from .optim import build_optimizer, build_scheduler
+
+    cfg = from_dict(state["config"])
+    if not state["scheduler"] or cfg.scheduler == "none":
+        return None  # the trainer restores a scheduler only when both exist
+    try:
+        opt = build_optimizer([torch.nn.Parameter(torch.zeros(1))], cfg.optimizer, cfg.lr, cfg.momentum,
+                              cfg.nesterov, cfg.weight_decay, cfg.betas)
+        ref, _ = build_scheduler(opt, cfg.scheduler, epochs=cfg.epochs, steps_per_epoch=1, step_size=cfg.step_size,
+                                 gamma=cfg.gamma, milestones=cfg.milestones, max_lr=cfg.max_lr)
+    except (UserError, ValueError):  # settings the run itself refuses when it builds them
+        return None
+    return _unlike(ref.state_dict(), state["scheduler"], "")
+
+
+def _unlike(ref: object, value: object, where: str) -> str | None:
+    """The first place where `value` is not the same kind of thing as `ref`, or None."""
+    kinds = [(bool, bool, "true or false"), (int, int, "a whole number"), (float, (int, float), "a number"),
+             (str, str, "text"), (torch.Tensor, torch.Tensor, "a tensor")]
+    for ref_kind, allowed, label in kinds:
+        if isinstance(ref, ref_kind):
+            ok = isinstance(value, allowed) and (ref_kind is bool or not isinstance(value, bool))
+            return None if ok else f"{where or 'the state'} should be {label}, found {value!r}"
+    pairs: list = []  # (reference, value, where) one level down
+    if isinstance(ref, (list, tuple)):
+        if not isinstance(value, (list, tuple)):
+            return f"{where or 'the state'} should be a list, found {value!r}"
+        pairs = [(ref[0], v, f"{where}[{i}]") for i, v in enumerate(value)] if ref else []
+    elif isinstance(ref, dict):
+        if not isinstance(value, dict):
+            return f"{where or 'the state'} should be a dict, found {type(value).__name__}"
+        pairs = [(ref[k], v, f"{where}.{k}" if where else repr(k)) for k, v in value.items() if k in ref]
+    for r, v, w in pairs:  # None or another kind in the reference: nothing to compare against
+        problem = _unlike(r, v, w)
+        if problem:
+            return problem
     return None
 
 

@@ -78,7 +78,7 @@ class Trainer:
         # batch grad_accum times larger; summed losses already add up.
         self.accum_mean = cfg.grad_accum > 1 and cfg.reduction == "mean"
         self.progress, self.history, self.last_eval = Progress(), [], {}
-        state = ckpt.load(resume, self.device) if resume else None
+        state = ckpt.load(resume, self.device, resume=True) if resume else None  # every entry restore() reads
         path = resume.parent.parent if resume else unique_dir(cfg.out_dir, cfg.name or cfg.recipe)
         self.cfg = cfg = replace(cfg, name=path.name)
         self.run = Run(path, to_dict(cfg), tensorboard=cfg.tensorboard)
