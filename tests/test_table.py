@@ -200,3 +200,27 @@ def test_diabetes_real_table(data_dir):
     assert s.train.y.dtype == torch.int64 and s.source == str(path)
     assert spec["summary"] == ("diabetes.csv.gz: 759 rows, 8 numeric + 0 categorical features, "
                                "target 'c8' (classification, 2 classes)")
+
+
+@pytest.mark.parametrize("values", [["0", "1e-300", "5e-287", "0"], ["1e308", "1.5e308", "-1.7e308", "1e308"]])
+def test_extreme_numbers_standardise_to_finite_features(tmp_path, values):
+    rows = "\n".join(f"{v},{i % 2}" for i, v in enumerate(values * 3))
+    s = table_splits(write(tmp_path, "x,label\n" + rows + "\n"), val_fraction=0.3)
+    assert torch.isfinite(s.train.x).all() and torch.isfinite(s.test.x).all()
+    spec = s.info["table"]["features"][0]
+    assert np.isfinite(spec["mean"]) and spec["std"] > 0
+
+
+def test_values_too_far_or_too_large_name_the_column(tmp_path):
+    spec = fit_preprocessing(["x", "label"], [["0", "a"], ["1", "b"], ["2", "a"]], target="label")
+    with pytest.raises(UserError, match=r"column 'x', data row 2: '1e300' is too far from the training values"):
+        transform(spec, ["x", "label"], [["1", "a"], ["1e300", "b"]])
+    path = write(tmp_path, "x,y\n1,1e39\n2,3.5\n3,4.25\n4,5.5\n5,6.1\n")
+    with pytest.raises(UserError, match=r"target column 'y', line 2: '1e39' is too large"):
+        table_splits(path, task="regression")
+
+
+def test_a_cell_with_a_newline_is_quoted_in_errors(tmp_path):
+    path = write(tmp_path, 'x,label\n1,a\n2,b\n3,a\n"4\n4",b\n')
+    with pytest.raises(UserError, match=r"'4\\n4' is not a number"):
+        table_splits(path)

@@ -167,7 +167,7 @@ def _column_kinds(columns: list[str], rows: list[list[str]], target: int, where:
         odd = [(i, c) for i, c in present if to_number(c) is None]
         if odd and 2 * len(odd) < len(present):
             i, cell = odd[0]
-            raise UserError(f"column '{name}', {where(i)}: '{cell}' is not a number "
+            raise UserError(f"column '{name}', {where(i)}: {cell!r} is not a number "
                             f"(the column is numeric in {len(present) - len(odd)} of {len(present)} filled rows)")
         kinds[name] = "category" if odd else "numeric"
     return kinds
@@ -187,7 +187,7 @@ def _choose_task(name: str, cells: list[str], task: str, where: Where) -> str:
     if task == "regression":
         for i, value in enumerate(numbers):
             if value is None:
-                raise UserError(f"target column '{name}', {where(i)}: '{cells[i]}' is not a number, "
+                raise UserError(f"target column '{name}', {where(i)}: {cells[i]!r} is not a number, "
                                 "so the task cannot be regression")
     if task != "auto":
         return task
@@ -215,9 +215,16 @@ def _fit_numeric(name: str, cells: list[str]) -> dict:
     values = np.array([to_number(c) for c in cells if not is_missing(c)], dtype=np.float64)
     if not len(values):
         raise UserError(f"column '{name}' has no values in the training rows")
-    constant = values.min() == values.max()  # std of equal floats can come out as 1e-17, not 0
-    return {"name": name, "kind": "numeric", "mean": float(values.mean()),
-            "std": 1.0 if constant else float(values.std()), "median": float(np.median(values))}
+    scale = 1.0  # sums overflow near 1e308: then the same statistics on values scaled to [-1, 1]
+    with np.errstate(over="ignore"):
+        for _ in range(2):
+            mean, std, median = (float(f(values / scale)) * scale for f in (np.mean, np.std, np.median))
+            if math.isfinite(mean) and math.isfinite(std) and math.isfinite(median):
+                break
+            scale = float(np.abs(values).max())
+    # std of equal floats can come out as 1e-17, not 0; of tiny ones (1e-300) as 0: squares underflow
+    constant = values.min() == values.max() or not std > 0
+    return {"name": name, "kind": "numeric", "mean": mean, "std": 1.0 if constant else std, "median": median}
 
 
 def _fit_category(name: str, cells: list[str]) -> dict:
@@ -285,9 +292,18 @@ def _encode_numeric(feature: dict, cells: list[str], where: Where) -> np.ndarray
     for i, cell in enumerate(cells):
         value = feature["median"] if is_missing(cell) else to_number(cell)
         if value is None:
-            raise UserError(f"column '{feature['name']}', {where(i)}: '{cell}' is not a number")
+            raise UserError(f"column '{feature['name']}', {where(i)}: {cell!r} is not a number")
         out[i, 0] = value
-    return (out - feature["mean"]) / feature["std"]
+    mean, std = feature["mean"], feature["std"]
+    with np.errstate(over="ignore"):  # x - mean overflows for values spanning more than ~1.8e308
+        z = (out - mean) / std
+        z = np.where(np.isfinite(z), z, out / std - mean / std).astype(np.float32)
+    bad = np.flatnonzero(~np.isfinite(z))  # still too large for float32: a value far outside training's
+    if len(bad):
+        i = int(bad[0])
+        raise UserError(f"column '{feature['name']}', {where(i)}: {cells[i]!r} is too far from the training "
+                        f"values (mean {mean:.3g}, std {std:.3g}) to use")
+    return z
 
 
 def _encode_category(feature: dict, cells: list[str]) -> np.ndarray:
@@ -307,14 +323,16 @@ def _encode_target(spec: dict, cells: list[str], where: Where) -> torch.Tensor:
         values = [to_number(c) for c in cells]
         for i, value in enumerate(values):
             if value is None:
-                raise UserError(f"target column '{name}', {where(i)}: '{cells[i]}' is not a number")
+                raise UserError(f"target column '{name}', {where(i)}: {cells[i]!r} is not a number")
+            if abs(value) > np.finfo(np.float32).max:  # targets become a float32 tensor
+                raise UserError(f"target column '{name}', {where(i)}: {cells[i]!r} is too large (float32 targets)")
         return torch.tensor(values, dtype=torch.float32)
     lookup = {c: k for k, c in enumerate(spec["classes"])}
     labels = []
     for i, cell in enumerate(cells):
         k = lookup.get(_class_name(cell))
         if k is None:
-            raise UserError(f"target column '{name}', {where(i)}: class '{cell}' was not in the training rows "
+            raise UserError(f"target column '{name}', {where(i)}: class {cell!r} was not in the training rows "
                             f"(classes: {_listing(spec['classes'])})")
         labels.append(k)
     return torch.tensor(labels, dtype=torch.int64)
