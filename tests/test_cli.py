@@ -163,3 +163,26 @@ def test_train_announces_the_run_folder_first(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     folder = [line for line in lines if line.startswith("run folder: ")]
     assert folder == [f"run folder: {tmp_path / 'mnist-mlp'}"] and lines.index(folder[0]) <= 1  # after "data: ..."
+
+
+@pytest.mark.parametrize("args,message", [
+    (["eval", "some-run", "best=1"], "unknown config key 'best'"),  # was a TypeError: clashed with best=
+    (["train", "--resume", "some-run", "run=x"], "unknown config key 'run'"),
+    (["train", "recipe=None"], "unknown recipe 'None'"),  # was a TypeError: clashed with train(recipe)
+    (["train", "mnist-cnn", "recipe=mnist-mlp"], "two recipes given: 'mnist-cnn' and recipe=mnist-mlp"),
+])
+def test_override_keys_that_clash_with_arguments(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_error_messages_stay_on_one_line(monkeypatch, capsys):
+    from trainlab.errors import UserError
+
+    def fails(args):
+        raise UserError("t.csv: column 'x', line 4: '4\n4' is not a number")
+
+    monkeypatch.setattr("trainlab.cli.cmd_ls", fails)
+    assert main(["ls"]) == 2
+    assert capsys.readouterr().err == "trainlab: error: t.csv: column 'x', line 4: '4\\n4' is not a number\n"

@@ -98,6 +98,10 @@ def cmd_train(args) -> int:
     words = list(args.args)
     recipe = words.pop(0) if words and "=" not in words[0] else None
     overrides = parse_overrides(words)
+    if "recipe" in overrides and not args.resume:  # `recipe=X` names the recipe, as the first word does
+        if recipe:
+            raise_user(f"two recipes given: '{recipe}' and recipe={overrides['recipe']}")
+        recipe = overrides.pop("recipe")
     if args.resume:
         if recipe:
             raise_user(f"--resume takes the recipe from the checkpoint; drop '{recipe}'")
@@ -208,14 +212,19 @@ def main(argv: list[str] | None = None) -> int:
             raise  # a pipe other than stdout: a real failure, not a reader that stopped early
         return _stdout_closed()
     except UserError as e:
-        print(f"trainlab: error: {e}", file=sys.stderr)
+        print(f"trainlab: error: {one_line(e)}", file=sys.stderr)
         return e.exit_code
     except Interrupted as e:
-        print(f"trainlab: {e}", file=sys.stderr)
+        print(f"trainlab: {one_line(e)}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
         print("trainlab: interrupted", file=sys.stderr)
         return 130
+
+
+def one_line(e: BaseException) -> str:
+    """The message on one line: a value quoted in it (a CSV cell, a file name) may hold newlines."""
+    return str(e).replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _stdout_broken() -> bool:

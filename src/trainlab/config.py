@@ -107,7 +107,7 @@ def _unknown_key(key: str) -> UserError:
     near = [f for f in FIELDS if key.startswith(f + "_") or f.startswith(key)] or \
         difflib.get_close_matches(key, FIELDS, n=1)
     hint = f" (did you mean '{near[0]}'?)" if near else ""
-    return UserError(f"unknown config key '{key}'{hint}; valid keys: {', '.join(FIELDS)}")
+    return UserError(f"unknown config key {key!r}{hint}; valid keys: {', '.join(FIELDS)}")
 
 
 def convert(key: str, value: object) -> object:
@@ -163,7 +163,7 @@ def _as_type(kind: object, value: object) -> object:
     if kind is bool:
         if isinstance(value, bool):
             return value
-        if value in (0, 1):
+        if isinstance(value, int) and value in (0, 1):
             return bool(value)
         raise ValueError(value)
     if kind is int:
@@ -215,7 +215,9 @@ def parse_overrides(words: list[str]) -> dict:
     for word in words:
         key, sep, value = word.partition("=")
         if not sep or not key:
-            raise UserError(f"expected key=value, got '{word}'")
+            raise UserError(f"expected key=value, got {word!r}")
+        if key.strip() not in FIELDS:  # now, before a key could clash with an API argument (run, best)
+            raise _unknown_key(key.strip())
         out[key.strip()] = value
     return out
 
