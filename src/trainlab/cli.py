@@ -139,14 +139,14 @@ def cmd_predict(args) -> int:
 
     results = load(args.run, best=args.best).predict(args.inputs, top_k=args.top_k)
     failed = [r for r in results if r.error]
-    if args.json:  # the errors are entries of the JSON list, once
+    if args.json:  # every input has its entry, errors included: the JSON is data for a program
         print(json.dumps([r.as_dict() for r in results], indent=2))
-    else:  # predictions on stdout, each error once on stderr
+    else:  # predictions only: each error is printed once, below, on stderr
         good = format_predictions([r for r in results if not r.error])
         if good:
             print(good)
-        for r in failed:
-            print(f"trainlab: error: {r.error}", file=sys.stderr)
+    for r in failed:
+        print(f"trainlab: error: {one_line(r.error)}", file=sys.stderr)
     return 1 if failed else 0
 
 
