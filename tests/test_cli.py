@@ -123,6 +123,77 @@ def test_ctrl_c_checkpoints_and_exits_130(tmp_path):
 ])
 def test_more_user_errors_are_one_line(args, message, tmp_path, capsys):
     assert main(["train", *args, f"out_dir={tmp_path}", "tensorboard=false"]) == 2
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A two-step mnist-mlp run: enough for eval and predict."""
+    from trainlab import api
+
+    out = tmp_path_factory.mktemp("runs")
+    return api.train("mnist-mlp", epochs=1, max_steps=2, out_dir=str(out), tensorboard=False, plots=False,
+                     threads=1).run_dir
+
+
+def run_into_closed_pipe(*args):
+    """Run the CLI with stdout a pipe whose reader has already gone (as `| head` after one line)."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return subprocess.run([sys.executable, "-m", "trainlab", *args], stdout=write, stderr=subprocess.PIPE,
+                              text=True, timeout=120)
+    finally:
+        os.close(write)
+
+
+@pytest.mark.parametrize("args", [["summary", "mnist-cnn"], ["eval", "RUN"]])
+def test_a_reader_that_stops_early_ends_quietly_with_141(args, tiny_run):
+    r = run_into_closed_pipe(*[str(tiny_run) if a == "RUN" else a for a in args])
+    assert r.returncode == 141 and r.stderr == ""  # no BrokenPipeError traceback
+
+
+def test_a_closed_pipe_in_process_returns_141(monkeypatch):
+    def closed(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr("trainlab.cli._stdout_broken", lambda: True)
+    monkeypatch.setattr("trainlab.cli.cmd_ls", closed)
+    assert main(["ls"]) == 141
+    monkeypatch.setattr("trainlab.cli._stdout_broken", lambda: False)  # another pipe broke: a real error
+    with pytest.raises(BrokenPipeError):
+        main(["ls"])
+
+
+def test_predict_prints_each_error_once(tiny_run, tmp_path, capsys):
+    from PIL import Image
+
+    Image.new("L", (28, 28), 255).save(tmp_path / "good.png")
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    assert main(["predict", str(tiny_run), str(tmp_path / "good.png"), str(tmp_path / "broken.png")]) == 1
+    out, err = capsys.readouterr()
+    assert out.startswith(f"{tmp_path / 'good.png'}: ") and out.count("\n") == 1 and "broken" not in out
+    assert err.count("\n") == 1 and err.startswith(f"trainlab: error: cannot read image {tmp_path / 'broken.png'}")
+    assert main(["predict", str(tiny_run), str(tmp_path / "broken.png"), "--json"]) == 1
+    out, err = capsys.readouterr()
+    assert "cannot read image" in json.loads(out)[0]["error"] and err.count("\n") == 1  # data + one line
+
+
+def test_train_announces_the_run_folder_first(tmp_path, capsys):
+    assert main(["train", "mnist-mlp", "max_steps=1", "epochs=1", f"out_dir={tmp_path}", "tensorboard=false",
+                 "plots=false", "threads=1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    folder = [line for line in lines if line.startswith("run folder: ")]
+    assert folder == [f"run folder: {tmp_path / 'mnist-mlp'}"] and lines.index(folder[0]) <= 1  # after "data: ..."
+
+
+@pytest.mark.parametrize("args,message", [
+    (["eval", "some-run", "best=1"], "unknown config key 'best'"),  # was a TypeError: clashed with best=
+    (["train", "--resume", "some-run", "run=x"], "unknown config key 'run'"),
+    (["train", "recipe=None"], "unknown recipe 'None'"),  # was a TypeError: clashed with train(recipe)
+    (["train", "mnist-cnn", "recipe=mnist-mlp"], "two recipes given: 'mnist-cnn' and recipe=mnist-mlp"),
+])
+def test_override_keys_that_clash_with_arguments(args, message, capsys):
+    assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
 
@@ -191,3 +262,14 @@ def test_data_stats_on_a_table_shows_raw_columns(tmp_path, capsys):
     assert next(x for x in lines if x.startswith("area ")).split()[2:4] == ["19", "1"]  # count, missing
     assert "most common 'red'" in next(x for x in lines if x.startswith("colour "))
     assert any(x.startswith("sold (target)") for x in lines)
+
+
+def test_error_messages_stay_on_one_line(monkeypatch, capsys):
+    from trainlab.errors import UserError
+
+    def fails(args):
+        raise UserError("t.csv: column 'x', line 4: '4\n4' is not a number")
+
+    monkeypatch.setattr("trainlab.cli.cmd_ls", fails)
+    assert main(["ls"]) == 2
+    assert capsys.readouterr().err == "trainlab: error: t.csv: column 'x', line 4: '4\\n4' is not a number\n"

@@ -91,3 +91,51 @@ def test_table_column_overrides_are_lists_of_names():
 
     assert convert("drop", "[Fare, Cabin]") == ["Fare", "Cabin"] and convert("drop", "Ticket") == ["Ticket"]
     assert make_config("table", {"numeric": "[Age]", "categorical": "[Pclass]"}).numeric == ["Age"]
+
+
+@pytest.mark.parametrize("key,value", [
+    ("lr", "nan"), ("lr", "inf"), ("lr", ".inf"), ("lr", "1e999"), ("momentum", "nan"), ("weight_decay", "nan"),
+    ("max_lr", "-inf"), ("gamma", "nan"), ("label_smoothing", "nan"), ("val_fraction", "nan"),
+    ("mean", "[nan]"), ("std", "[nan]"), ("std", "[0.5, inf]"), ("betas", "[0.9, nan]"),
+])
+def test_non_finite_numbers_are_a_config_error_naming_the_key(key, value):
+    with pytest.raises(UserError, match=rf"bad value .* for '{key}': must be a finite number"):
+        convert(key, value)
+
+
+def test_non_finite_lr_fails_before_training(tmp_path, capsys):
+    from trainlab.cli import main
+
+    assert main(["train", "mnist-mlp", "lr=nan", f"out_dir={tmp_path}"]) == 2  # not exit 3 at step 1
+    assert "bad value nan for 'lr': must be a finite number" in capsys.readouterr().err
+    assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
+
+
+def test_threads_and_seed_have_safe_bounds():
+    assert convert("threads", "1024") == 1024
+    with pytest.raises(UserError, match=r"bad value 100000 for 'threads': at most 1024"):
+        convert("threads", "100000")  # torch.set_num_threads(100000) segfaults
+    assert convert("seed", str(2**63 - 1)) == 2**63 - 1
+    for seed in ("99999999999999999999", str(2**63)):
+        with pytest.raises(UserError, match=r"for 'seed': at most 2\*\*63 - 1"):
+            convert("seed", seed)
+    with pytest.raises(UserError, match=r"for 'seed': must be 0 or more"):
+        convert("seed", "-1")
+
+
+@pytest.mark.parametrize("value", ["../../escape", "/abs/path", ".", "..", "a/b"])
+def test_run_name_must_be_a_plain_folder_name(value):
+    with pytest.raises(UserError, match=r"name=.*: must be a plain folder name"):
+        convert("name", value)
+    assert convert("name", "") == "" and convert("name", "my-run_2") == "my-run_2"
+
+
+def test_odd_keys_and_values_are_user_errors():
+    with pytest.raises(UserError, match="config keys must be names"):
+        convert(1, 2)
+    with pytest.raises(UserError, match=r"bad value '\[1, 2' for 'milestones'"):
+        convert("milestones", "[1, 2")
+    with pytest.raises(UserError, match=r"for 'lr': expected float"):
+        convert("lr", 10**400)
+    with pytest.raises(UserError, match=r"'val_fraction': must be between 0 and 1"):
+        convert("val_fraction", "1")

@@ -183,3 +183,23 @@ def test_tables_are_cached_too(tmp_path, monkeypatch):
     assert again.info["table"]["target"] == "label"
     with pytest.raises(UserError, match=r"missing data file: .*nope.csv"):
         build_dataset("table", data_path=str(tmp_path / "nope.csv"))
+
+
+def test_local_cifar_archive_without_the_batches_names_what_is_missing(tmp_path):
+    src = tmp_path / "src" / "cifar-10-batches-py"
+    src.mkdir(parents=True)
+    (src / "readme.html").write_text("not the batches")
+    data = tmp_path / "data"
+    data.mkdir()
+    with tarfile.open(data / "cifar-10-python.tar.gz", "w:gz") as tar:
+        tar.add(src, arcname="cifar-10-batches-py")
+    with pytest.raises(UserError, match=r"cifar-10-python.tar.gz does not hold the CIFAR-10 python batches: .*"
+                                        r"lacks data_batch_1, .*test_batch"):
+        build_dataset("cifar10", data_dir=str(data), download=False)
+
+
+def test_cache_key_of_a_missing_source_is_a_user_error(tmp_path):
+    from trainlab.data.cache import key
+
+    with pytest.raises(UserError, match=r"missing data file: .*gone.bin"):
+        key("x", [tmp_path / "gone.bin"], {})

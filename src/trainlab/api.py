@@ -90,7 +90,7 @@ RESUMABLE = {"epochs", "max_steps", "log_every", "save_every", "tensorboard", "p
 def resume(run: str, **overrides) -> FitResult:
     """Continue a run from its last checkpoint; max_steps is reset unless given again."""
     path = ckpt.resolve(run, which="last")
-    values = {**ckpt.load(path)["config"], "max_steps": 0}
+    values = {**ckpt.load(path, resume=True)["config"], "max_steps": 0}  # every entry resume needs, checked
     if from_env().active:
         overrides = {"nproc": from_env().world, **overrides}  # the processes torchrun started
     before, after = from_dict(values), from_dict({**values, **overrides})

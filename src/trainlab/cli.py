@@ -3,13 +3,17 @@ lr-find, data stats, example.
 
 Imports are lazy so that `trainlab --help` answers without loading torch. User errors print one
 line `trainlab: error: ...` and exit non-zero; Ctrl-C during training saves a checkpoint and
-exits 130.
+exits 130; a reader that stops early (`trainlab eval RUN | head`) ends the command quietly with
+exit 141, as a shell reports a command stopped by SIGPIPE.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+
+BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE: what the shell reports for `yes | head`
 
 EPILOG = """examples:
   trainlab train                         train the default recipe (mnist-cnn on bundled MNIST)
@@ -150,7 +154,12 @@ def split_recipe(words: list[str], command: str) -> tuple[str | None, dict]:
     if late and recipe is None:
         order = " ".join([late[0]] + [w for w in words if w != late[0]])
         raise_user(f"the recipe comes first: trainlab {command} {order}")
-    return recipe, parse_overrides(words)
+    overrides = parse_overrides(words)
+    if "recipe" in overrides:  # `recipe=X` names the recipe, as the first word does
+        if recipe:
+            raise_user(f"two recipes given: '{recipe}' and recipe={overrides['recipe']}")
+        recipe = overrides.pop("recipe")
+    return recipe, overrides
 
 
 def cmd_train(args) -> int:
@@ -262,10 +271,15 @@ def cmd_predict(args) -> int:
     from .predict import format_predictions, load
 
     results = load(args.run, best=args.best).predict(args.inputs, top_k=args.top_k)
-    print(json.dumps([r.as_dict() for r in results], indent=2) if args.json else format_predictions(results))
     failed = [r for r in results if r.error]
+    if args.json:  # every input has its entry, errors included: the JSON is data for a program
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+    else:  # predictions only: each error is printed once, below, on stderr
+        good = format_predictions([r for r in results if not r.error])
+        if good:
+            print(good)
     for r in failed:
-        print(f"trainlab: error: {r.error}", file=sys.stderr)
+        print(f"trainlab: error: {one_line(r.error)}", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -380,16 +394,22 @@ def main(argv: list[str] | None = None) -> int:
     from .distributed import is_main, shutdown
 
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the try, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        if not _stdout_broken():
+            raise  # a pipe other than stdout: a real failure, not a reader that stopped early
+        return _stdout_closed()
     except UserError as e:  # under torchrun every rank meets the same user error: rank 0 says it
         _close_progress_bars()
         if is_main():
-            print(f"trainlab: error: {e}", file=sys.stderr)
+            print(f"trainlab: error: {one_line(e)}", file=sys.stderr)
         return e.exit_code
     except Interrupted as e:
         _close_progress_bars()
         if is_main():
-            print(f"trainlab: {e}", file=sys.stderr)
+            print(f"trainlab: {one_line(e)}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
         _close_progress_bars()
@@ -397,6 +417,34 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         shutdown()  # leave the torchrun process group cleanly (nothing outside torchrun)
+
+
+def one_line(e: BaseException) -> str:
+    """The message on one line: a value quoted in it (a CSV cell, a file name) may hold newlines."""
+    return str(e).replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _stdout_broken() -> bool:
+    """Whether stdout is a pipe whose reader has gone (poll reports an error on its write end)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no poll() on this platform, or no descriptor
+        return True
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away: point stdout at devnull so that Python's final flush does
+    not fail again (the recipe of the `signal` module's docs), and exit quietly."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (captured in tests)
+        pass
+    return BROKEN_PIPE_EXIT
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
@@ -17,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from .errors import UserError
+from .runs import check_name
 
 
 def _key(default: object, meaning: str) -> typing.Any:
@@ -73,11 +75,11 @@ class Config:
     grad_accum: int = _key(1, "batches per optimizer step (the update equals one batch that many times larger)")
     device: str = _key("auto", "auto: CUDA if present, else CPU")
     nproc: int = _key(1, "processes (GPUs) to train on, started through torchrun; batch_size is per process")
-    threads: int = _key(0, "torch intra-op threads on the CPU; 0: auto (free cores, fewer on a busy machine)")
+    threads: int = _key(0, "torch intra-op threads on the CPU (at most 1024); 0: auto (free cores, fewer on a busy machine)")
     channels_last: bool = _key(True, "NHWC memory format for models with convolutions (faster on CPU and GPU)")
     deterministic: bool = _key(False, "deterministic kernels (cuDNN, cuBLAS): bitwise-exact resume on a GPU")
     amp: str = _key("none", "autocast: bf16 (GPU, or a CPU with avx512_bf16/AMX), fp16 (GPU), auto = bf16 where fast")
-    seed: int = _key(0, "seed of every random number generator (data order, init, augmentation)")
+    seed: int = _key(0, "seed of every random number generator (data order, init, augmentation); 0 .. 2**63 - 1")
     out_dir: str = _key("runs", "folder that holds the run folders")
     max_steps: int = _key(0, "stop after this many optimizer steps (0: no limit); not kept on resume")
     log_every: int = _key(50, "optimizer steps between host syncs: progress bar, NaN check, TensorBoard loss point")
@@ -107,6 +109,10 @@ CHOICES: dict[str, tuple[str, ...]] = {
 NON_NEGATIVE = ("threads", "image_size", "max_steps", "lr", "momentum", "weight_decay", "max_lr", "seed", "patience",
                 "min_delta", "clip_grad_norm", "warmup_steps", "lr_patience", "save_every_steps", "keep_last")
 POSITIVE = ("nproc", "epochs", "batch_size", "eval_batch_size", "grad_accum", "log_every", "step_size", "save_every")
+# torch.set_num_threads(100000) crashes the process (segfault); 1024 is far above any core count
+# trainlab can use and still safe. A fixed bound, not one per machine, so saved configs load anywhere.
+MAX_THREADS = 1024
+MAX_SEED = 2**63 - 1
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 TYPES = typing.get_type_hints(Config)
 
@@ -145,35 +151,58 @@ def _unknown_key(key: str) -> UserError:
 
 def convert(key: str, value: object) -> object:
     """Convert a YAML or command-line value to the type of field `key`, or raise UserError."""
+    if not isinstance(key, str):
+        raise UserError(f"config keys must be names, got {key!r}")
     if key not in FIELDS:
         raise _unknown_key(key)
     kind = TYPES[key]
     if isinstance(value, str) and kind is not str:
-        value = yaml.safe_load(value) if value.strip() else []
+        try:
+            value = yaml.safe_load(value) if value.strip() else []
+        except yaml.YAMLError:
+            raise UserError(f"bad value {value!r} for '{key}': expected {type_name(kind)}") from None
     try:
         out = _as_type(kind, value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise UserError(f"bad value {value!r} for '{key}': expected {type_name(kind)}") from None
-    if key in CHOICES and out not in CHOICES[key]:
-        raise UserError(f"bad value {out!r} for '{key}': allowed values are {', '.join(CHOICES[key])}")
-    if key in POSITIVE and out < 1:
-        raise UserError(f"bad value {out!r} for '{key}': must be at least 1")
-    if key in NON_NEGATIVE and out < 0:
-        raise UserError(f"bad value {out!r} for '{key}': must be 0 or more")
-    if key == "label_smoothing" and not 0.0 <= out < 1.0:
-        raise UserError(f"bad value {out!r} for 'label_smoothing': must be in [0, 1)")
-    if key == "betas" and (len(out) != 2 or not all(0.0 <= b < 1.0 for b in out)):
-        raise UserError(f"bad value {out!r} for 'betas': two numbers in [0, 1), e.g. [0.9, 0.999]")
-    if key == "std" and any(v <= 0 for v in out):
-        raise UserError(f"bad value {out!r} for 'std': every value must be positive")
+    _check_range(key, out)
     return out
+
+
+def _check_range(key: str, out: object) -> None:
+    """The allowed range of field `key`; a value outside is a UserError naming the key."""
+    def bad(why: str) -> UserError:
+        return UserError(f"bad value {out!r} for '{key}': {why}")
+
+    if any(isinstance(v, float) and not math.isfinite(v) for v in (out if isinstance(out, list) else [out])):
+        raise bad("must be a finite number")
+    if key in ("name", "recipe") and (out or key == "recipe"):
+        check_name(out, key)
+    if key in CHOICES and out not in CHOICES[key]:
+        raise bad(f"allowed values are {', '.join(CHOICES[key])}")
+    if key in POSITIVE and out < 1:
+        raise bad("must be at least 1")
+    if key in NON_NEGATIVE and out < 0:
+        raise bad("must be 0 or more")
+    if key == "threads" and out > MAX_THREADS:
+        raise bad(f"at most {MAX_THREADS}")
+    if key == "seed" and out > MAX_SEED:
+        raise bad("at most 2**63 - 1")
+    if key == "label_smoothing" and not 0.0 <= out < 1.0:
+        raise bad("must be in [0, 1)")
+    if key == "val_fraction" and not 0.0 < out < 1.0:
+        raise bad("must be between 0 and 1")
+    if key == "betas" and (len(out) != 2 or not all(0.0 <= b < 1.0 for b in out)):
+        raise bad("two numbers in [0, 1), e.g. [0.9, 0.999]")
+    if key == "std" and any(v <= 0 for v in out):
+        raise bad("every value must be positive")
 
 
 def _as_type(kind: object, value: object) -> object:
     if kind is bool:
         if isinstance(value, bool):
             return value
-        if value in (0, 1):
+        if isinstance(value, int) and value in (0, 1):
             return bool(value)
         raise ValueError(value)
     if kind is int:
@@ -228,7 +257,9 @@ def parse_overrides(words: list[str]) -> dict:
     for word in words:
         key, sep, value = word.partition("=")
         if not sep or not key:
-            raise UserError(f"expected key=value, got '{word}'")
+            raise UserError(f"expected key=value, got {word!r}")
+        if key.strip() not in FIELDS:  # now, before a key could clash with an API argument (run, best)
+            raise _unknown_key(key.strip())
         out[key.strip()] = value
     return out
 

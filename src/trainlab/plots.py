@@ -34,8 +34,13 @@ def _save(fig: Any, path: Path, title: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if title:
         fig.suptitle(title, fontsize=13)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    _pyplot().close(fig)  # runs plot every epoch; leaked figures would pile up in memory
+    try:
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+    except OSError:  # e.g. a full disk: leave no truncated PNG behind
+        path.unlink(missing_ok=True)
+        raise
+    finally:
+        _pyplot().close(fig)  # runs plot every epoch; leaked figures would pile up in memory
     return path
 
 

@@ -1,6 +1,8 @@
 """Run reports: evaluation results as a readable table, and the run's plots."""
 from __future__ import annotations
 
+import sys
+from functools import partial
 from pathlib import Path
 
 PER_BUCKET = 2  # images kept per (class, right/wrong) while scanning for the prediction grid
@@ -80,21 +82,38 @@ def history_from_csv(run_dir: Path) -> list[dict]:
 def write_plots(run_dir: Path, evaluation: dict, classes: list[str], sample: tuple | None,
                 mean: list[float], std: list[float]) -> list[Path]:
     """plots/curves.png always; confusion.png and per_class.png for classification; predictions.png
-    for images. `sample` is (images, true, predicted) from the test split, or None."""
+    for images. `sample` is (images, true, predicted) from the test split, or None.
+
+    A plot that cannot be written (disk full, read-only folder) costs only that plot: one warning
+    line on stderr, the others are still tried, and the paths written are returned. Plots are
+    written after the checkpoints, which a failure here never touches.
+    """
     from .plots import plot_confusion, plot_curves, plot_per_class, plot_predictions
 
     out, title = Path(run_dir) / "plots", Path(run_dir).name
     history = history_from_csv(run_dir)
-    paths = [plot_curves(history, out / "curves.png", title)] if history else []
+    jobs = {}  # file name -> a call that writes it
+    if history:
+        jobs["curves.png"] = partial(plot_curves, history, out / "curves.png", title)
     if "confusion" in evaluation:
-        paths.append(plot_confusion(evaluation["confusion"], classes, out / "confusion.png", title))
-        paths.append(plot_per_class(evaluation["per_class"], classes, out / "per_class.png", title))
+        jobs["confusion.png"] = partial(plot_confusion, evaluation["confusion"], classes, out / "confusion.png", title)
+        jobs["per_class.png"] = partial(plot_per_class, evaluation["per_class"], classes, out / "per_class.png", title)
     if sample is not None and sample[0].dim() == 4:
         images, true, pred = sample
         wrong = int((true != pred).sum())
         note = f"test predictions: a sample across classes, {wrong} wrong and {len(true) - wrong} right"
-        paths.append(plot_predictions(images, true.tolist(), pred.tolist(), classes, out / "predictions.png",
-                                      mean=mean or None, std=std or None, title=note))
+        jobs["predictions.png"] = partial(plot_predictions, images, true.tolist(), pred.tolist(), classes,
+                                          out / "predictions.png", mean=mean or None, std=std or None, title=note)
+    paths, failed = [], {}
+    for name, write in jobs.items():
+        try:
+            paths.append(write())
+        except OSError as e:
+            failed[name] = e
+    if failed:
+        reason = next(iter(failed.values()))
+        print(f"warning: could not write {', '.join(failed)} in {out}: {reason.strerror or reason} "
+              "(checkpoints are not affected)", file=sys.stderr)
     return paths
 
 

@@ -24,14 +24,37 @@ METRICS = ["epoch", "step", "train_loss", "val_loss", "val_acc", "lr", "seconds"
 STATUS = "status.json"
 
 
+def check_name(name: object, key: str = "name") -> str:
+    """A run name is one plain folder name: not empty, '.', '..', absolute or holding a separator,
+    so that out_dir/name can never point outside out_dir."""
+    text = str(name)
+    bad = (not text or text in (".", "..") or "\0" in text or "/" in text
+           or (os.altsep and os.altsep in text) or os.sep in text or os.path.isabs(text))
+    if bad:
+        raise UserError(f"{key}={text!r}: must be a plain folder name (no '/', not '.' or '..')")
+    return text
+
+
 def unique_dir(out_dir: str, name: str) -> Path:
-    """out_dir/name, or out_dir/name-2, -3, ... if that run already exists."""
-    base = Path(out_dir) / name
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{name}-{n}")
-    return path
+    """Create and return out_dir/name, or out_dir/name-2, -3, ... if that run already exists.
+
+    The folder is made with one mkdir that fails if it exists, so runs started at the same moment
+    with the same name each get their own folder (a check-then-create would let them share one).
+    """
+    check_name(name)
+    base = Path(out_dir).expanduser()
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 100_000):
+            path = base / (name if n == 1 else f"{name}-{n}")
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                continue
+    except OSError as e:
+        raise UserError(f"cannot create a run folder for '{name}' in {base}: {e.strerror or e}") from None
+    raise UserError(f"cannot create a run folder for '{name}' in {base}: too many runs of that name")
 
 
 class Run:
@@ -46,6 +69,8 @@ class Run:
             (self.path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         except OSError as e:
             raise UserError(f"cannot write run folder {self.path}: {e.strerror or e}") from None
+        print(f"run folder: {self.path}", flush=True)
+        remove_stale_tmp(self.checkpoints)
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter  # slow import: only when logging
 
@@ -206,6 +231,19 @@ def read_status(path: Path) -> dict:
     except (OSError, ValueError):
         return {}
     return status if isinstance(status, dict) else {}
+
+
+def remove_stale_tmp(folder: Path) -> list[Path]:
+    """Delete `.last.pt.*.tmp`-style files left by a checkpoint write that was killed; only this run's
+    process writes its checkpoints/, so any such file here is an orphan."""
+    removed = []
+    for tmp in Path(folder).glob(".*.pt.*.tmp"):
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except OSError:  # already gone, or not ours to delete: harmless either way
+            pass
+    return removed
 
 
 def _fmt(value: object) -> object:

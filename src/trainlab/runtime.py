@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from . import distributed
+from .checkpoint import first_line  # noqa: F401  (re-exported: the one definition)
 from .config import Config
 from .data import TensorData
 from .data.plan import plan_batches
@@ -217,9 +218,3 @@ def check_model_accepts(rt: Runtime, samples: list, classes: list[str]) -> None:
         except (RuntimeError, ValueError) as e:
             raise UserError(f"loss '{criterion.name}' does not fit the model's output shape {tuple(out.shape[1:])} "
                             f"and targets {y.dtype} {tuple(y.shape[1:])}: {first_line(e)}") from e
-
-
-def first_line(e: BaseException) -> str:
-    """The first non-empty line of an exception's message (some have none)."""
-    lines = [line for line in str(e).splitlines() if line.strip()]
-    return lines[0] if lines else type(e).__name__

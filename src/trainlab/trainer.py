@@ -326,9 +326,9 @@ def fit(model: nn.Module, train_data, val_data=None, *, config: Config | None = 
     val = as_tensor_data(val_data, "val_data") if val_data is not None else None
     classes = classes or infer_classes(train, cfg.loss)
     resume = Path(resume) if resume else None
-    state = ckpt.load(resume) if resume else None  # on the CPU: a checkpoint from any device
+    state = ckpt.load(resume, resume=True) if resume else None  # on the CPU, every entry restore() reads checked
     rt = build(cfg, model, train)
     with StopFlag() as stop:
         trainer = Trainer(rt, train, val, classes=classes, info=info or {}, state=state,
-                          run_dir=resume.parent.parent if resume else None, stop=stop)
+                          run_dir=resume.resolve().parent.parent if resume else None, stop=stop)
         return trainer.run_all()

@@ -15,6 +15,7 @@ from typing import Callable
 
 import torch
 
+from ..errors import UserError
 from . import Splits, TensorData
 
 VERSION = 1
@@ -27,7 +28,10 @@ def cache_dir() -> Path:
 def key(name: str, sources: list[Path], settings: dict) -> str:
     h = hashlib.sha256(json.dumps({"name": name, "settings": settings, "version": VERSION}, sort_keys=True).encode())
     for path in sorted(sources):
-        st = path.stat()
+        try:
+            st = path.stat()
+        except OSError as e:
+            raise UserError(f"missing data file: {path} ({e.strerror or e})") from None
         h.update(f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:24]
 

@@ -71,6 +71,10 @@ def cifar10(root: Path, mirror: str = "", download: bool = True, cache: bool = T
         archive = RESOURCES["cifar10"][0].filename
         ensure("cifar10", root, mirror=mirror, allow_download=download)
         safe_extract(root / archive, root)
+        missing = [n for n in names if not (folder / n).is_file()]
+        if missing:  # an archive that is not the official one: say so, not FileNotFoundError later
+            raise UserError(f"{root / archive} does not hold the CIFAR-10 python batches: after extracting it, "
+                            f"{folder} lacks {', '.join(missing)}")
 
     def build() -> Splits:
         train, test = load_batches(folder, TRAIN_BATCHES), load_batches(folder, ["test_batch"])
