@@ -10,6 +10,7 @@ import trainlab
 from trainlab import checkpoint
 from trainlab.cli import main
 from trainlab.errors import UserError
+from trainlab.optim import Schedule
 
 
 def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
@@ -152,11 +153,12 @@ def test_scheduler_state_must_hold_what_the_configured_scheduler_keeps(full_stat
     opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
     state = copy.deepcopy(full_state)
     state["config"]["scheduler"] = "step"
-    state["scheduler"] = torch.optim.lr_scheduler.StepLR(opt, step_size=2).state_dict()
+    state["scheduler"] = Schedule(opt, torch.optim.lr_scheduler.StepLR(opt, step_size=2), False).state_dict()
     checkpoint.validate(state, "x.pt")
-    state["scheduler"]["last_epoch"] = None  # torch would accept it and fail at the next step, mid-run
-    with pytest.raises(UserError, match=r"x.pt: bad checkpoint entry 'scheduler': 'last_epoch' should be a whole number"):
+    state["scheduler"]["scheduler"]["last_epoch"] = None  # torch would accept it and fail at the next step
+    with pytest.raises(UserError, match=r"x.pt: bad checkpoint entry 'scheduler': 'scheduler'.last_epoch should be a "
+                                        r"whole number"):
         checkpoint.validate(state, "x.pt")
-    state["scheduler"]["last_epoch"], state["scheduler"]["base_lrs"] = 0, ["fast"]
-    with pytest.raises(UserError, match=r"'base_lrs'\[0\] should be a number, found 'fast'"):
+    state["scheduler"]["scheduler"]["last_epoch"], state["scheduler"]["scheduler"]["base_lrs"] = 0, ["fast"]
+    with pytest.raises(UserError, match=r"'scheduler'.base_lrs\[0\] should be a number, found 'fast'"):
         checkpoint.validate(state, "x.pt")

@@ -255,7 +255,7 @@ def _loader(v: object) -> str | None:
 
 
 def _progress(v: object) -> str | None:
-    from .engine import Progress
+    from .results import Progress
 
     if not isinstance(v, dict):
         return f"expected a dict, found {type(v).__name__}"
@@ -263,8 +263,11 @@ def _progress(v: object) -> str | None:
     for key, value in v.items():
         if key not in fields:
             return f"unknown field {key!r}"
-        ok = _is_int(value) if key in ("epoch", "step", "samples") else \
-            _is_number(value) or (key == "best" and value is None)
+        if key == "early_stopped":
+            ok = isinstance(value, bool)
+        else:
+            ok = _is_int(value) if key in ("epoch", "step", "samples", "stale_epochs") else \
+                _is_number(value) or (key in ("best", "patience_best") and value is None)
         if not ok:
             return f"{key!r} must be a number, found {value!r}"
     return None

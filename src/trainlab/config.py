@@ -146,7 +146,7 @@ def suggest(word: str, choices: list[str]) -> str:
 def _unknown_key(key: str) -> UserError:
     near = ALIASES.get(key.lower()) or next((f for f in FIELDS if key.startswith(f + "_") or f.startswith(key)), None)
     hint = f" (did you mean '{near}'?)" if near else suggest(key, list(FIELDS))
-    return UserError(f"unknown config key '{key}'{hint}; `trainlab train --help` lists every key")
+    return UserError(f"unknown config key {key!r}{hint}; `trainlab train --help` lists every key")
 
 
 def convert(key: str, value: object) -> object:
