@@ -77,7 +77,7 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path, capsys):
 
 
 def test_train_eval_json(tmp_path, capsys):
-    assert main(["train", "epochs=1", f"out_dir={tmp_path}", "tensorboard=false"]) == 0
+    assert main(["train", "epochs=1", f"out_dir={tmp_path}", "tensorboard=false", "plots=false"]) == 0
     capsys.readouterr()
     assert main(["eval", str(tmp_path / "mnist-cnn"), "--json"]) == 0
     out = capsys.readouterr().out

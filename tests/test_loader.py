@@ -1,5 +1,6 @@
 """Exact resume on both data paths, with random augmentation: CIFAR-10 on the device-resident
 path (batched crop and flip) and an image folder through the DataLoader path (ColorJitter)."""
+import pytest
 import torch
 from torch import nn
 
@@ -35,6 +36,7 @@ def test_cifar10_resume_exact_with_batched_augmentation(data_dir, runs):
     assert_bitwise_equal(a, b)
 
 
+@pytest.mark.slow
 def test_folder_resume_exact_through_dataloader_workers(data_dir, runs, tmp_path, monkeypatch):
     monkeypatch.setenv("TRAINLAB_CACHE", str(tmp_path / "cache"))
     s = build_dataset("ants-bees", data_dir=str(data_dir), image_size=40)

@@ -14,7 +14,7 @@ from trainlab.errors import UserError
 @pytest.fixture(scope="module")
 def mnist_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
-    return api.train("mnist-cnn", epochs=2, out_dir=str(out), tensorboard=False).run_dir
+    return api.train("mnist-cnn", epochs=2, out_dir=str(out), tensorboard=False, plots=False).run_dir
 
 
 def test_images_get_exactly_the_evaluation_preprocessing(mnist_run, tmp_path):
@@ -64,6 +64,7 @@ def test_table_rows_get_the_fitted_preprocessing(data_dir, tmp_path):
     assert spec["features"][0]["mean"] != pytest.approx(0.0, abs=1e-9)  # statistics really were fitted
 
 
+@pytest.mark.slow
 def test_regression_recipes_reach_the_notes_results(runs, tmp_path):
     lin = api.train("linear-regression", out_dir=str(runs), tensorboard=False)
     csv = tmp_path / "x.csv"

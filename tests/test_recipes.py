@@ -1,8 +1,25 @@
-"""Each recipe of this issue trains end to end on the real data."""
+"""Each recipe trains end to end on the real data: the accuracy runs are `slow` (CI runs them);
+every recipe also runs a few steps in the fast suite."""
+import pytest
+
 import trainlab
+from conftest import QUIET
 from trainlab import api, checkpoint
+from trainlab.config import recipe_names
+
+# the torchvision backbones at 224x224 and the 60,000-JPEG folder are too slow for a smoke test
+SMOKE = [r for r in recipe_names() if r not in ("cifar10-vgg16", "ants-bees-resnet18", "image-folder", "table")]
 
 
+@pytest.mark.parametrize("recipe", SMOKE)
+def test_every_recipe_runs_a_few_steps(recipe, data_dir, runs, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRAINLAB_CACHE", str(tmp_path / "cache"))
+    r = api.train(recipe, max_steps=2, data_dir=str(data_dir), out_dir=str(runs), **QUIET)
+    state = checkpoint.load(r.run_dir / "checkpoints" / "last.pt")
+    assert state["step"] == 2 and state["config"]["recipe"] == recipe
+
+
+@pytest.mark.slow
 def test_default_recipe_reaches_95_percent(runs):
     """`trainlab train` with no argument: the notes' MNIST CNN, 10 epochs on the bundled sample."""
     r = api.train(out_dir=str(runs), tensorboard=False)
@@ -10,18 +27,21 @@ def test_default_recipe_reaches_95_percent(runs):
     assert len(r.history) == 10
 
 
+@pytest.mark.slow
 def test_mnist_mlp_matches_the_notes_loop(runs):
     """The notes' own loop reaches 86 % with this MLP after 10 epochs on the 5k sample."""
     r = api.train("mnist-mlp", out_dir=str(runs), tensorboard=False)
     assert r.metrics["accuracy"] >= 0.84
 
 
+@pytest.mark.slow
 def test_diabetes_reaches_the_notes_loss(data_dir, runs):
     r = api.train("diabetes", data_dir=str(data_dir), out_dir=str(runs), tensorboard=False)
     assert r.history[-1]["train_loss"] <= 0.48  # the notes reach about 0.46
     assert r.metrics["accuracy"] >= 0.72
 
 
+@pytest.mark.slow
 def test_cifar10_quick_one_epoch(data_dir, runs):
     """The notes' loop reaches 31 % after one epoch of plain SGD 0.01."""
     r = api.train("cifar10-quick", epochs=1, data_dir=str(data_dir), out_dir=str(runs), tensorboard=False)
@@ -30,18 +50,21 @@ def test_cifar10_quick_one_epoch(data_dir, runs):
                                                                   "predictions.png"}
 
 
+@pytest.mark.slow
 def test_cifar10_lenet_short_run(data_dir, runs):
     api.train("cifar10-lenet", max_steps=1500, data_dir=str(data_dir), out_dir=str(runs), tensorboard=False)
     r = api.evaluate_run(str(runs / "cifar10-lenet"))
     assert r["step"] == 1500 and r["accuracy"] > 0.15 and len(r["per_class"]) == 10
 
 
+@pytest.mark.slow
 def test_ants_bees_folder_recipe(data_dir, runs, tmp_path, monkeypatch):
     monkeypatch.setenv("TRAINLAB_CACHE", str(tmp_path / "cache"))
     r = api.train("ants-bees", epochs=4, data_dir=str(data_dir), out_dir=str(runs), tensorboard=False)
     assert r.metrics["samples"] == 153 and r.history[-1]["train_loss"] < r.history[0]["train_loss"]
 
 
+@pytest.mark.slow
 def test_transfer_recipes_run_from_random_init(data_dir, runs, capsys):
     api.train("ants-bees-resnet18", epochs=1, head="append", freeze=True, data_dir=str(data_dir), out_dir=str(runs),
               tensorboard=False, plots=False)

@@ -5,13 +5,13 @@ import torch
 from torch import nn
 
 import trainlab
-from conftest import assert_bitwise_equal, weights
+from conftest import QUIET, assert_bitwise_equal, weights
 from trainlab import api, checkpoint
 from trainlab.errors import Diverged, Interrupted
 
 
 def test_mnist_resume_after_max_steps_is_bitwise_exact(runs):
-    common = dict(epochs=2, out_dir=str(runs), tensorboard=False, log_every=7)
+    common = dict(epochs=2, out_dir=str(runs), log_every=7, **QUIET)
     full = api.train("mnist-cnn", name="full", **common)
     part = api.train("mnist-cnn", name="part", max_steps=100, **common)  # stops mid-epoch 2
     assert checkpoint.load(part.run_dir / "checkpoints" / "last.pt")["step"] == 100
@@ -70,7 +70,7 @@ def test_gradient_accumulation_equals_one_larger_batch(blobs, runs, n):
         torch.manual_seed(0)
         model = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 3))
         trainlab.fit(model, (x[:n], y[:n]), val, epochs=2, batch_size=batch, grad_accum=accum, lr=0.1,
-                     out_dir=str(runs), name=f"acc{accum}", tensorboard=False)
+                     out_dir=str(runs), name=f"acc{accum}", tensorboard=False, plots=False)
         results.append(model.state_dict())
     for k in results[0]:
         assert torch.allclose(results[0][k], results[1][k], atol=1e-6), k
@@ -112,7 +112,7 @@ def test_every_loss_trains(blobs, runs, loss, model, y_kind, reduction):
         y, yv = x[:, :1] * 3.0 + 1.0, xv[:, :1] * 3.0 + 1.0
     lr = 0.05 if reduction == "mean" else 0.002
     r = trainlab.fit(model(), (x, y), (xv, yv), epochs=8, lr=lr, momentum=0.9, loss=loss, reduction=reduction,
-                     batch_size=16, out_dir=str(runs), tensorboard=False)
+                     batch_size=16, out_dir=str(runs), tensorboard=False, plots=False)
     first, last = r.history[0]["train_loss"], r.history[-1]["train_loss"]
     assert last < first
     if y_kind != "value":
@@ -135,7 +135,7 @@ def test_epoch_schedulers(blobs, runs, scheduler, extra, lr_after):
 def test_step_schedulers_reach_their_end(blobs, runs, scheduler):
     model = nn.Linear(2, 3)
     r = trainlab.fit(model, *blobs, epochs=2, lr=0.1, optimizer="sgd", momentum=0.9, nesterov=True,
-                     scheduler=scheduler, batch_size=16, out_dir=str(runs), tensorboard=False)
+                     scheduler=scheduler, batch_size=16, out_dir=str(runs), tensorboard=False, plots=False)
     state = checkpoint.load(r.run_dir / "checkpoints" / "last.pt")
     assert state["scheduler"]["scheduler"]["last_epoch"] == 30  # 2 epochs x 15 steps
     halfway = r.history[0]["lr"]  # the lr in effect at the end of epoch 1, half way through
@@ -145,7 +145,7 @@ def test_step_schedulers_reach_their_end(blobs, runs, scheduler):
 def test_optimizers_and_weight_decay(blobs, runs):
     for opt in ("sgd", "adam", "adamw"):
         r = trainlab.fit(nn.Linear(2, 3), *blobs, epochs=3, lr=0.05, optimizer=opt, weight_decay=1e-4,
-                         out_dir=str(runs), tensorboard=False)
+                         out_dir=str(runs), tensorboard=False, plots=False)
         assert r.metrics["accuracy"] > 0.9, opt
 
 
@@ -166,7 +166,7 @@ def test_run_folder_contents(blobs, runs):
     state = checkpoint.load(r.run_dir / "checkpoints" / "best.pt")
     assert {"model", "optimizer", "scheduler", "scaler", "rng", "epoch", "step", "config"} <= state.keys()
     assert {"python", "numpy", "torch"} <= state["rng"].keys() and "generator" in state["loader"]
-    again = trainlab.fit(nn.Linear(2, 3), *blobs, epochs=1, out_dir=str(runs), name="demo", tensorboard=False)
+    again = trainlab.fit(nn.Linear(2, 3), *blobs, epochs=1, out_dir=str(runs), name="demo", tensorboard=False, plots=False)
     assert again.run_dir.name == "demo-2"
 
 

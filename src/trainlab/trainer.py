@@ -249,7 +249,7 @@ class Trainer:
         try:
             self.rt.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as e:
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as e:  # torch's varied complaints
             raise UserError(f"the checkpoint does not fit model '{self.cfg.model}' with optimizer "
                             f"'{self.cfg.optimizer}': {first_line(e)}") from e
         if state.get("scheduler"):
