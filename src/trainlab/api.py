@@ -15,6 +15,7 @@ from .data import Splits, build_dataset
 from .distributed import from_env, is_main
 from .errors import UserError
 from .models import build_model
+from .registry import absolute_model_file, is_model_file
 from .results import FitResult
 from .runtime import Runtime, build, check_model_accepts, first_line, seed_everything
 from .trainer import fit
@@ -45,8 +46,8 @@ def describe_classes(classes: list[str]) -> str:
 
 def model_for(cfg: Config, classes: list[str], input_shape: tuple[int, ...]) -> torch.nn.Module:
     if cfg.model == "custom":
-        raise UserError("this run used a custom model from the Python API; rebuild it in Python and load the "
-                        "checkpoint's 'model' state_dict")
+        raise UserError("this run trained an nn.Module passed to trainlab.fit, which the registry cannot rebuild: "
+                        "pass it again, trainlab.load(run, model=MyNet()), or train with model=file.py:build_fn")
     index_targets = cfg.loss in ("cross_entropy", "nll")
     defaults = Config()
     options = {k: getattr(cfg, k) for k in ("head", "weights", "freeze") if getattr(cfg, k) != getattr(defaults, k)}
@@ -55,6 +56,8 @@ def model_for(cfg: Config, classes: list[str], input_shape: tuple[int, ...]) -> 
 
 
 def train_config(cfg: Config, resume: Path | None = None) -> FitResult:
+    if is_model_file(cfg.model):  # recorded with its absolute path: eval and predict work from anywhere
+        cfg = replace(cfg, model=absolute_model_file(cfg.model))
     dist = from_env()
     if dist.active and cfg.nproc not in (1, dist.world):
         raise UserError(f"nproc={cfg.nproc} but torchrun started {dist.world} processes")
@@ -104,9 +107,10 @@ def resume(run: str, **overrides) -> FitResult:
     return train_config(after, resume=path)
 
 
-def load_checkpoint_model(state: dict, cfg: Config, path: Path) -> torch.nn.Module:
-    """The run's model with the checkpoint's weights, on the CPU."""
-    model = model_for(cfg, state.get("classes") or [], tuple(state.get("input_shape") or ()))
+def load_checkpoint_model(state: dict, cfg: Config, path: Path,
+                          model: torch.nn.Module | None = None) -> torch.nn.Module:
+    """The run's model (rebuilt, or `model` as given) with the checkpoint's weights, on the CPU."""
+    model = model or model_for(cfg, state.get("classes") or [], tuple(state.get("input_shape") or ()))
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as e:

@@ -49,7 +49,8 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
 class Predictor:
     """A trained run ready to predict: `trainlab.load(run).predict(["cat.jpg", "rows.csv"])`."""
 
-    def __init__(self, run_or_checkpoint: str | Path, best: bool = False, device: str = "auto"):
+    def __init__(self, run_or_checkpoint: str | Path, best: bool = False, device: str = "auto",
+                 model: torch.nn.Module | None = None):
         from .api import load_checkpoint_model, open_run
         from .runtime import build
 
@@ -57,7 +58,7 @@ class Predictor:
         self.classes = list(state.get("classes") or [])
         self.info = state.get("info") or {}
         self.data_shape = tuple(state.get("data_shape") or state.get("input_shape") or ())
-        model = load_checkpoint_model(state, self.config, self.path)
+        model = load_checkpoint_model(state, self.config, self.path, model)  # `model`: a fit() run's own module
         # the runtime evaluation used: device, precision, memory format (NHWC for image inputs)
         image = len(self.data_shape) == 3
         example = TensorData(torch.zeros(1, *self.data_shape, dtype=torch.uint8 if image else torch.float32),
@@ -155,9 +156,11 @@ class Predictor:
                 for n, vs, ix in zip(names, values, idx)]
 
 
-def load(run_or_checkpoint: str | Path, best: bool = False, device: str = "auto") -> Predictor:
-    """A trained run or checkpoint as a Predictor (`.model`, `.classes`, `.predict(inputs)`)."""
-    return Predictor(run_or_checkpoint, best=best, device=device)
+def load(run_or_checkpoint: str | Path, best: bool = False, device: str = "auto",
+         model: torch.nn.Module | None = None) -> Predictor:
+    """A trained run or checkpoint as a Predictor (`.model`, `.classes`, `.predict(inputs)`).
+    `model`: for a run of `trainlab.fit` on your own nn.Module, a fresh instance to load it into."""
+    return Predictor(run_or_checkpoint, best=best, device=device, model=model)
 
 
 def format_predictions(results: list[Prediction]) -> str:

@@ -4,12 +4,20 @@ Builders are plain functions taking plain arguments (`num_classes`, ...) and ret
 `nn.Module`. The built-in ones live in models.py (the notes' models) and transfer.py (torchvision
 backbones); both import this module, and it loads them only when a model is looked up, so there
 is no import cycle and listing the registry does not import torch.
+
+A user's own model is `model=path/to/file.py:build_fn`: a plain builder function in the user's
+file, called like the registry's builders (`num_classes`, and `input_shape` if it takes it). The
+file is user code run on purpose (it is the only code trainlab runs that is not its own); the
+run records the file's absolute path, so eval, predict, report and resume rebuild the same model.
 """
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from .errors import UserError
@@ -39,10 +47,49 @@ def register_model(name: str, input_shape: tuple[int, ...]):
 
 
 def get_model_entry(name: str) -> ModelEntry:
+    if is_model_file(name):
+        return model_file_entry(name)
     load_builtin_models()
     if name not in MODELS:
-        raise UserError(f"unknown model '{name}'; available: {', '.join(sorted(MODELS))}")
+        raise UserError(f"unknown model '{name}'; available: {', '.join(sorted(MODELS))}, or your own builder "
+                        "function as model=path/to/file.py:build_fn")
     return MODELS[name]
+
+
+def is_model_file(name: str) -> bool:
+    """`path/to/file.py:function` names a builder in a user's file."""
+    path, sep, fn = name.rpartition(":")
+    return bool(sep) and path.endswith(".py") and fn.isidentifier()
+
+
+def absolute_model_file(name: str) -> str:
+    """The spec with the file's absolute path, so the run can be evaluated from any folder."""
+    path, _, fn = name.rpartition(":")
+    return f"{Path(path).expanduser().resolve()}:{fn}"
+
+
+def model_file_entry(name: str) -> ModelEntry:
+    """Import the user's file (once per path) and return its builder as a registry entry."""
+    path, _, fn_name = name.rpartition(":")
+    file = Path(path).expanduser().resolve()
+    if not file.is_file():
+        raise UserError(f"model file not found: {file} (from model={name})")
+    key = f"trainlab_user_model_{abs(hash(str(file)))}"  # one module per file, imported once
+    module = sys.modules.get(key)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(key, file)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as e:  # the user's code failed: say where, keep the real error chained
+            raise UserError(f"importing model file {file} failed: {type(e).__name__}: {e}") from e
+        sys.modules[key] = module
+    fn = getattr(module, fn_name, None)
+    if not callable(fn):
+        found = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
+        raise UserError(f"{file} has no function '{fn_name}'; it defines: {', '.join(found) or 'nothing callable'}")
+    doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+    return ModelEntry(name, fn, (), doc)
 
 
 def build_model(name: str, num_classes: int | None = None, input_shape: tuple[int, ...] | None = None,
@@ -59,7 +106,14 @@ def build_model(name: str, num_classes: int | None = None, input_shape: tuple[in
             kwargs[key] = value
         elif value:
             raise UserError(f"model '{name}' does not take '{key}' (only vgg16 and resnet18 take head, weights, freeze)")
-    return entry.build(**kwargs)
+    try:
+        model = entry.build(**kwargs)
+    except Exception as e:
+        if not is_model_file(name):
+            raise
+        raise UserError(f"model builder {name} failed: {type(e).__name__}: {e}") from e
+    model.trainlab_build = {"model": name, **options}  # so fit() records what rebuilds it
+    return model
 
 
 def load_builtin_models() -> dict[str, ModelEntry]:

@@ -320,7 +320,9 @@ def fit(model: nn.Module, train_data, val_data=None, *, config: Config | None = 
     fields (epochs=3, lr=0.1, loss="mse", ...). `resume` is a checkpoint of this model to continue.
     Returns the trained model, the run folder and the per-epoch history.
     """
-    cfg = config or Config(recipe="api", name=type(model).__name__.lower(), model="custom", dataset="custom")
+    built = getattr(model, "trainlab_build", {})  # a registry model: recorded so trainlab.load rebuilds it
+    cfg = config or Config(recipe="api", name=type(model).__name__.lower(), dataset="custom",
+                           **{"model": "custom", **built})
     cfg = replace(cfg, **overrides) if overrides else cfg
     train = as_tensor_data(train_data, "train_data")
     val = as_tensor_data(val_data, "val_data") if val_data is not None else None
