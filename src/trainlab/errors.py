@@ -17,3 +17,8 @@ class Interrupted(Exception):
     """Ctrl-C during training, after a checkpoint was written."""
 
     exit_code = 130
+
+
+def one_line(e: BaseException) -> str:
+    """The message on one line: a value quoted in it (a CSV cell, a file name) may hold newlines."""
+    return str(e).replace("\r", "\\r").replace("\n", "\\n")
