@@ -61,7 +61,7 @@ def save(state: dict, path: Path) -> None:
     except (OSError, RuntimeError) as e:  # torch.save reports a full disk as a RuntimeError from its zip writer
         Path(tmp).unlink(missing_ok=True)
         reason = getattr(e, "strerror", None) or first_line(e)
-        raise UserError(f"cannot write checkpoint {path}: {reason} (disk full?); the previous file is intact") from None
+        raise UserError(f"cannot write checkpoint {path}: {reason} (disk full?); the previous file is intact") from e
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -117,7 +117,7 @@ def write_html(infos: list[RunInfo], out: str | Path) -> Path:
     try:
         path.write_text(render(infos), encoding="utf-8")
     except OSError as e:
-        raise UserError(f"cannot write {path}: {e.strerror or e}") from None
+        raise UserError(f"cannot write {path}: {e.strerror or e}") from e
     return path
 
 

@@ -244,7 +244,7 @@ def load_recipe(name_or_path: str) -> dict:
     except FileNotFoundError:
         raise UserError(f"recipe file not found: {path}") from None
     except yaml.YAMLError as e:
-        raise UserError(f"cannot parse recipe {path}: {str(e).splitlines()[0]}") from None
+        raise UserError(f"cannot parse recipe {path}: {str(e).splitlines()[0]}") from e
     if not isinstance(data, dict):
         raise UserError(f"recipe {path} must be a mapping of config keys to values")
     data.setdefault("recipe", path.stem)

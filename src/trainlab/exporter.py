@@ -100,7 +100,7 @@ def write_checked(model: nn.Module, batches: list[torch.Tensor], format: str, ta
             print(f"replacing existing {target}")
         os.replace(tmp, target)
     except OSError as e:
-        raise UserError(f"cannot write {target}: {e.strerror or e} (disk full?)") from None
+        raise UserError(f"cannot write {target}: {e.strerror or e} (disk full?)") from e
     finally:
         tmp.unlink(missing_ok=True)
     return Exported(target, format, diff, TOLERANCE * scale)
@@ -128,7 +128,7 @@ def _torchscript(model: nn.Module, batches: list[torch.Tensor], path: Path, meta
             with torch.no_grad():
                 traced = torch.jit.trace(model, batches[0], check_trace=False)
         except Exception as e:
-            raise UserError(f"cannot trace the model to TorchScript: {str(e).splitlines()[0]}") from None
+            raise UserError(f"cannot trace the model to TorchScript: {str(e).splitlines()[0]}") from e
         torch.jit.save(traced, str(path), _extra_files={"trainlab.json": meta})
         loaded = torch.jit.load(str(path), map_location="cpu")
     with torch.no_grad():
@@ -151,7 +151,7 @@ def _safetensors(model: nn.Module, batches: list[torch.Tensor], path: Path, meta
     try:
         blank.load_state_dict(load_file(str(path)), strict=True)
     except RuntimeError as e:
-        raise UserError(f"the safetensors file does not load back into the model: {str(e).splitlines()[0]}") from None
+        raise UserError(f"the safetensors file does not load back into the model: {str(e).splitlines()[0]}") from e
     with torch.no_grad():
         return [blank(x) for x in batches]
 
@@ -169,7 +169,7 @@ def _onnx(model: nn.Module, batches: list[torch.Tensor], path: Path, meta: str) 
         program = torch.onnx.export(model, (batches[0],), None, input_names=["input"], output_names=["output"],
                                     dynamo=True, verbose=False, dynamic_shapes=({0: batch},))
     except Exception as e:
-        raise UserError(f"cannot export the model to ONNX: {str(e).strip().splitlines()[0]}") from None
+        raise UserError(f"cannot export the model to ONNX: {str(e).strip().splitlines()[0]}") from e
     program.save(str(path), external_data=False)
     proto = onnx.load(str(path))
     onnx.helper.set_model_props(proto, {"trainlab": meta})

@@ -98,7 +98,7 @@ def build_report(run: str | Path, best: bool = False, out: str | Path | None = N
     try:
         path.write_text(render(info, evaluation), encoding="utf-8")
     except OSError as e:
-        raise UserError(f"cannot write {path}: {e.strerror or e}") from None
+        raise UserError(f"cannot write {path}: {e.strerror or e}") from e
     return path, info, evaluation
 
 

@@ -64,7 +64,7 @@ def build_optimizer(params, name: str, lr: float, momentum: float = 0.0, nestero
             cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
             return cls(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay, fused=fused or None)
     except ValueError as e:
-        raise UserError(f"bad optimizer settings for {name}: {e}") from None
+        raise UserError(f"bad optimizer settings for {name}: {e}") from e
     except RuntimeError:  # a device or dtype without a fused kernel: the plain implementation
         return build_optimizer_plain(params, name, lr, momentum, nesterov, weight_decay, betas)
     raise UserError(f"unknown optimizer '{name}'; available: sgd, adam, adamw")

@@ -117,7 +117,7 @@ class Predictor:
             try:
                 x = torch.tensor([[float(v) for v in row] for row in rows], dtype=torch.float32)
             except ValueError as e:
-                raise UserError(f"{path}: expected numeric feature columns ({e})") from None
+                raise UserError(f"{path}: expected numeric feature columns ({e})") from e
             if x.shape[1:] != torch.Size(self.data_shape):
                 raise UserError(f"{path}: rows have {x.shape[1]} values, the model takes {self.data_shape}")
         return self.outputs_to_predictions(self.forward(x), names, top_k)

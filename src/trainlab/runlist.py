@@ -67,7 +67,7 @@ def read_run(run: str | Path) -> RunInfo:
         config = yaml.safe_load((path / "config.yaml").read_text()) or {}
         history = history_from_csv(path)
     except (OSError, yaml.YAMLError, ValueError, KeyError, TypeError) as e:
-        raise UserError(f"cannot read run folder {path}: {str(e).splitlines()[0]}") from None
+        raise UserError(f"cannot read run folder {path}: {str(e).splitlines()[0]}") from e
     if not isinstance(config, dict):
         raise UserError(f"{path / 'config.yaml'} is not a trainlab config (not a mapping)")
     info = RunInfo(path, config, history, read_status(path))

@@ -53,7 +53,7 @@ def unique_dir(out_dir: str, name: str) -> Path:
             except FileExistsError:
                 continue
     except OSError as e:
-        raise UserError(f"cannot create a run folder for '{name}' in {base}: {e.strerror or e}") from None
+        raise UserError(f"cannot create a run folder for '{name}' in {base}: {e.strerror or e}") from e
     raise UserError(f"cannot create a run folder for '{name}' in {base}: too many runs of that name")
 
 
@@ -68,7 +68,7 @@ class Run:
             self.checkpoints.mkdir(parents=True, exist_ok=True)
             (self.path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         except OSError as e:
-            raise UserError(f"cannot write run folder {self.path}: {e.strerror or e}") from None
+            raise UserError(f"cannot write run folder {self.path}: {e.strerror or e}") from e
         print(f"run folder: {self.path}", flush=True)
         remove_stale_tmp(self.checkpoints)
         if tensorboard:

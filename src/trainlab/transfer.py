@@ -49,7 +49,7 @@ def _read_state_dict(path: str) -> dict[str, Any]:
     try:
         obj = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated download or a pickled full model: say which file
-        raise UserError(f"cannot read weights file {file}: {type(exc).__name__}: {exc}") from None
+        raise UserError(f"cannot read weights file {file}: {type(exc).__name__}: {exc}") from exc
     if isinstance(obj, dict):
         for key in ("state_dict", "model"):
             if isinstance(obj.get(key), dict):

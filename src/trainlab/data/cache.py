@@ -31,7 +31,7 @@ def key(name: str, sources: list[Path], settings: dict) -> str:
         try:
             st = path.stat()
         except OSError as e:
-            raise UserError(f"missing data file: {path} ({e.strerror or e})") from None
+            raise UserError(f"missing data file: {path} ({e.strerror or e})") from e
         h.update(f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:24]
 

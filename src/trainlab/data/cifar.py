@@ -37,7 +37,7 @@ def read_batch(path: Path) -> dict:
     except FileNotFoundError:
         raise UserError(f"missing data file: {path}") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError) as e:
-        raise UserError(f"corrupt CIFAR-10 batch {path}: {e}") from None
+        raise UserError(f"corrupt CIFAR-10 batch {path}: {e}") from e
     if not isinstance(raw, dict):
         raise UserError(f"corrupt CIFAR-10 batch {path}: expected a dict, found {type(raw).__name__}")
     return {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in raw.items()}

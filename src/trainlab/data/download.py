@@ -114,11 +114,11 @@ def _stream(url: str, out: BinaryIO, label: str, timeout: tuple[float, float]) -
                     received += len(chunk)
                     bar.update(len(chunk))
     except urllib.error.HTTPError as e:
-        raise _NetworkError(f"HTTP {e.code}") from None
+        raise _NetworkError(f"HTTP {e.code}") from e
     except urllib.error.URLError as e:
-        raise _NetworkError(str(e.reason)) from None
+        raise _NetworkError(str(e.reason)) from e
     except (OSError, ValueError, http.client.HTTPException) as e:  # timeouts, resets, bad replies, bad URLs
-        raise _NetworkError(str(e) or type(e).__name__) from None
+        raise _NetworkError(str(e) or type(e).__name__) from e
     if size is not None and received != size:
         raise _NetworkError(f"connection closed after {received} of {size} bytes")
     return digest.hexdigest()
@@ -133,7 +133,7 @@ def _write(out: BinaryIO, chunk: bytes) -> None:
     try:
         out.write(chunk)
     except OSError as e:
-        raise _DiskError(str(e)) from None
+        raise _DiskError(str(e)) from e
 
 
 def _fetch_one(url: str, resource: Resource, dest_dir: Path, timeout: tuple[float, float]) -> str | None:
@@ -148,7 +148,7 @@ def _fetch_one(url: str, resource: Resource, dest_dir: Path, timeout: tuple[floa
         os.replace(tmp, dest_dir / resource.filename)  # atomic: readers never see a partial file
         return None
     except _DiskError as e:
-        raise UserError(f"could not write {dest_dir / resource.filename}: {e}") from None
+        raise UserError(f"could not write {dest_dir / resource.filename}: {e}") from e
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -161,7 +161,7 @@ def download(resource: Resource, dest_dir: Path, mirrors: list[str], *,
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise UserError(f"cannot create folder {dest.parent} for {resource.filename}: {e}") from None
+        raise UserError(f"cannot create folder {dest.parent} for {resource.filename}: {e}") from e
     failures, mismatch = [], ""
     for base in mirrors:
         url = _as_url(base) + resource.remote
@@ -237,7 +237,7 @@ def _extract_tar(archive: Path, dest: Path) -> None:
             else:
                 tar.extractall(dest, members=members)
         except tarfile.FilterError as e:
-            raise UserError(f"refusing to extract '{e.tarinfo.name}' from {archive}: {e}") from None
+            raise UserError(f"refusing to extract '{e.tarinfo.name}' from {archive}: {e}") from e
 
 
 def _extract_zip(archive: Path, dest: Path) -> None:
@@ -289,10 +289,10 @@ def safe_extract(archive: Path, target: Path) -> None:
                 zlib.error) as e:
             raise UserError(f"cannot extract {archive}: corrupt or truncated archive ({e})") from None
         except OSError as e:  # disk full, permissions: the archive may be fine
-            raise UserError(f"cannot extract {archive} into {target}: {e}") from None
+            raise UserError(f"cannot extract {archive} into {target}: {e}") from e
         try:
             _move_into(tree, target, staging / "replaced")
         except OSError as e:
-            raise UserError(f"cannot move the files extracted from {archive} into {target}: {e}") from None
+            raise UserError(f"cannot move the files extracted from {archive} into {target}: {e}") from e
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -24,7 +24,7 @@ def read_bytes(path: Path) -> bytes:
     except FileNotFoundError:
         raise UserError(f"missing data file: {path}") from None
     except (EOFError, OSError, zlib.error) as e:
-        raise UserError(f"corrupt or truncated file {path}: {e}") from None
+        raise UserError(f"corrupt or truncated file {path}: {e}") from e
 
 
 def read_idx(path: Path, magic: int) -> torch.Tensor:

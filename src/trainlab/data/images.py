@@ -35,7 +35,7 @@ def open_image(path: Path):
         try:
             img = Image.open(path)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-            raise ImageTooLarge(f"image {path} is too large ({e}); the limit is {MAX_PIXELS:,} pixels") from None
+            raise ImageTooLarge(f"image {path} is too large ({e}); the limit is {MAX_PIXELS:,} pixels") from e
     with img:
         width, height = img.size
         if width * height > MAX_PIXELS:
@@ -62,6 +62,6 @@ def decode_image(path: Path, channels: int = 3, height: int = 0, width: int = 0)
     except ImageTooLarge:
         raise
     except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise UserError(f"cannot read image {path}: {e}") from None
+        raise UserError(f"cannot read image {path}: {e}") from e
     array = array[:, :, None] if array.ndim == 2 else array  # (H, W) grayscale -> (H, W, 1)
     return torch.from_numpy(array.copy()).permute(2, 0, 1)

@@ -131,7 +131,7 @@ def first_image_size(files: list[Path]) -> tuple[int, int]:
         except ImageTooLarge:
             continue
         except OSError as e:
-            raise UserError(f"cannot read image {path}: {e}") from None
+            raise UserError(f"cannot read image {path}: {e}") from e
     raise UserError(f"every image is over the pixel limit, e.g. {files[0]}")
 
 

@@ -274,7 +274,7 @@ def table_splits(path: Path, *, target: str = "", val_fraction: float = 0.2, see
         spec = dict(spec)
         (x_tr, y_tr), (x_te, y_te) = (_transform(spec, columns, r, True, w) for r, w in parts)
     except UserError as e:
-        raise UserError(f"{path}: {e}") from None
+        raise UserError(f"{path}: {e}") from e
     spec["summary"] = _summary(spec, f"{path.name}{_source_note(table)}: {len(rows)} rows")
     return Splits(TensorData(x_tr, y_tr), TensorData(x_te, y_te), list(spec["classes"]), str(path),
                   {"table": spec})

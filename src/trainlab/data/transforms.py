@@ -46,7 +46,7 @@ def parse(text: str) -> Spec:
         args = tuple(ast.literal_eval(a) for a in node.args)
         kwargs = tuple((k.arg, ast.literal_eval(k.value)) for k in node.keywords)
     except (SyntaxError, ValueError) as e:
-        raise UserError(f"cannot read transform '{text}' ({e}); write e.g. RandomCrop(32, padding=4)") from None
+        raise UserError(f"cannot read transform '{text}' ({e}); write e.g. RandomCrop(32, padding=4)") from e
     if node.func.id not in SUPPORTED:
         raise UserError(f"unknown transform '{node.func.id}'; supported: {', '.join(SUPPORTED)}")
     spec = Spec(node.func.id, args, kwargs)
@@ -63,7 +63,7 @@ def build_one(spec: Spec):
     try:
         return getattr(v2, spec.name)(*spec.args, **dict(spec.kwargs))
     except (TypeError, ValueError) as e:
-        raise UserError(f"bad arguments for transform {spec}: {e}") from None
+        raise UserError(f"bad arguments for transform {spec}: {e}") from e
 
 
 def parse_all(texts: list[str]) -> list[Spec]:
