@@ -26,3 +26,17 @@ def test_eval_uses_the_checkpoint_table_preprocessing(tmp_path):
     scaled.write_text("area,price\n" + "\n".join(f"{int(r.split(',')[0]) * 10},{r.split(',')[1]}" for r in rows) + "\n")
     shifted = api.evaluate_run(str(run), data_path=str(scaled))
     assert shifted["loss"] > 100 * same["loss"]
+
+
+def test_validation_is_carved_from_training_and_the_test_split_kept_apart(data_dir, runs):
+    """val_fraction holds out part of the training rows (best.pt, metrics.csv's val_*); the test split
+    is evaluated once at the end and is what `eval` reports."""
+    r = api.train("table", data_path=str(data_dir / "diabetes.csv.gz"), epochs=3, val_fraction=0.25,
+                  out_dir=str(runs), tensorboard=False, plots=False)
+    val, test = r.metrics["samples"], r.test_metrics["samples"]
+    assert test == 152 and abs(val - 607 * 0.25) <= 2  # 759 rows: 20 % test, then a quarter of the rest per class
+    evaluated = api.evaluate_run(str(r.run_dir))
+    assert evaluated["samples"] == test and evaluated["loss"] == pytest.approx(r.test_metrics["loss"], rel=1e-6)
+    none = api.train("table", data_path=str(data_dir / "diabetes.csv.gz"), epochs=1, val_fraction=0,
+                     out_dir=str(runs), tensorboard=False, plots=False)
+    assert none.metrics["samples"] == 152 and none.test_metrics == {}  # validated on the test split

@@ -95,7 +95,7 @@ def test_table_column_overrides_are_lists_of_names():
 
 @pytest.mark.parametrize("key,value", [
     ("lr", "nan"), ("lr", "inf"), ("lr", ".inf"), ("lr", "1e999"), ("momentum", "nan"), ("weight_decay", "nan"),
-    ("max_lr", "-inf"), ("gamma", "nan"), ("label_smoothing", "nan"), ("val_fraction", "nan"),
+    ("max_lr", "-inf"), ("gamma", "nan"), ("label_smoothing", "nan"), ("val_fraction", "nan"), ("test_fraction", "nan"),
     ("mean", "[nan]"), ("std", "[nan]"), ("std", "[0.5, inf]"), ("betas", "[0.9, nan]"),
 ])
 def test_non_finite_numbers_are_a_config_error_naming_the_key(key, value):
@@ -137,5 +137,8 @@ def test_odd_keys_and_values_are_user_errors():
         convert("milestones", "[1, 2")
     with pytest.raises(UserError, match=r"for 'lr': expected float"):
         convert("lr", 10**400)
-    with pytest.raises(UserError, match=r"'val_fraction': must be between 0 and 1"):
+    with pytest.raises(UserError, match=r"'test_fraction': must be between 0 and 1"):
+        convert("test_fraction", "1")
+    with pytest.raises(UserError, match=r"'val_fraction': must be 0 \(validate on the test split\) or a share below 1"):
         convert("val_fraction", "1")
+    assert convert("val_fraction", "0") == 0.0

@@ -70,7 +70,7 @@ def test_label_range_and_count_checked(tmp_path):
 
 
 def test_diabetes_table_split(data_dir):
-    s = build_dataset("diabetes", data_dir=str(data_dir), val_fraction=0.2, seed=0)
+    s = build_dataset("diabetes", data_dir=str(data_dir), test_fraction=0.2, seed=0)
     assert len(s.train) + len(s.test) == 759 and s.train.x.shape[1] == 8
     assert abs(len(s.test) - 152) <= 2 and s.train.x.dtype == torch.float32
 

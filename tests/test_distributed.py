@@ -50,7 +50,7 @@ def test_two_processes_equal_one_with_the_global_batch(runs):
     for k in a:  # gloo sums the two halves' gradients in another order than one batch does: 1e-5
         assert torch.allclose(a[k], b[k], atol=1e-5, rtol=0), k
     row1, row2 = read_metrics(runs / "one")[0], read_metrics(runs / "two")[0]
-    for key in ("epoch", "step", "train_loss", "val_loss", "val_acc"):
+    for key in ("epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc"):
         assert float(row1[key]) == pytest.approx(float(row2[key]), rel=1e-4), key
     evaluated = api.evaluate_run(str(runs / "two"))  # trained on 2, evaluated on 1
     assert evaluated["accuracy"] == pytest.approx(float(row2["val_acc"]), rel=1e-5)

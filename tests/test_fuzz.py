@@ -239,7 +239,7 @@ def test_any_csv_is_a_table_or_a_user_error(rows, ragged, task, header):
         write_csv(path, rows, ragged)
         try:
             columns, raw = read_table(path, header)
-            splits = table_splits(path, task=task, header=header, val_fraction=0.3)
+            splits = table_splits(path, task=task, header=header, test_fraction=0.3)
         except UserError:
             return
         assert len(splits.train) + len(splits.test) == len(raw) and len(columns) == len(raw[0])

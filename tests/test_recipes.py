@@ -82,8 +82,10 @@ def test_generic_recipes_print_what_they_inferred(data_dir, runs, capsys):
     api.train("table", data_path=str(data_dir / "diabetes.csv.gz"), epochs=2, out_dir=str(runs), tensorboard=False,
               plots=False)
     out = capsys.readouterr().out
-    assert "245 train / 153 test samples, input (3, 64, 64), 2 classes: ants, bees" in out
+    # val_fraction=0.1 of the 245 training photos, per class (12 + 12), validate; val/ is the test split
+    assert "221 train / 24 validation / 153 test samples, input (3, 64, 64), 2 classes: ants, bees" in out
     assert "8 numeric + 0 categorical features, target 'c8' (classification, 2 classes)" in out
+    assert out.count("test: ") == 2  # both evaluated their test split at the end
 
 
 def test_cifar10_fast_runs_a_few_steps_on_cpu(data_dir, runs):

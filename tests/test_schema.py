@@ -111,7 +111,7 @@ def test_latin1_semicolons_quotes_and_thousands(tmp_path):
     table = read_csv(path)
     assert table.encoding == "latin-1" and table.delimiter == ";" and table.columns == ["ville", "prix", "label"]
     assert [r[0] for r in table.rows] == ["Orléans", "Café", "a;b", "Café"]
-    spec = table_splits(path, val_fraction=0.5).info["table"]
+    spec = table_splits(path, test_fraction=0.5).info["table"]
     assert spec["encoding"] == "latin-1" and spec["features"][1]["kind"] == "numeric"
     assert spec["summary"].startswith("l.csv (latin-1, delimiter ';'): 4 rows")
     euro = tmp_path / "e.csv"

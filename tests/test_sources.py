@@ -122,7 +122,7 @@ def make_folder(root: Path, corrupt: bool = False) -> Path:
 
 def test_image_folder_split_by_fraction(tmp_path, capsys):
     root = make_folder(tmp_path / "imgs")
-    s = build_dataset("folder", data_path=str(root), image_size=16, val_fraction=0.5, seed=3)
+    s = build_dataset("folder", data_path=str(root), image_size=16, test_fraction=0.5, seed=3)
     assert s.classes == ["ant", "bee", "zebra"]
     assert s.train.x.shape == (9, 3, 16, 16) and len(s.test) == 9
     assert torch.bincount(s.test.y).tolist() == [3, 3, 3]

@@ -169,7 +169,7 @@ def test_constant_column_is_fine(tmp_path):
 
 
 def test_spec_survives_weights_only_checkpoint(tmp_path):
-    s = table_splits(write(tmp_path, MIXED + MIXED.split("\n", 1)[1]), val_fraction=0.25)
+    s = table_splits(write(tmp_path, MIXED + MIXED.split("\n", 1)[1]), test_fraction=0.25)
     torch.save({"spec": s.info["table"]}, tmp_path / "ck.pt")
     loaded = torch.load(tmp_path / "ck.pt", weights_only=True)
     assert loaded["spec"] == s.info["table"]
@@ -190,7 +190,7 @@ def test_statistics_come_from_train_rows_only(tmp_path):
 def test_table_splits_fit_on_train_split(tmp_path):
     values = np.arange(100.0) ** 2  # skewed, so train and all-row statistics differ
     text = "a,y\n" + "".join(f"{v},{i % 2}\n" for i, v in enumerate(values))
-    s = table_splits(write(tmp_path, text), val_fraction=0.3, seed=1)
+    s = table_splits(write(tmp_path, text), test_fraction=0.3, seed=1)
     a = s.info["table"]["features"][0]
     train_raw = s.train.x[:, 0] * a["std"] + a["mean"]
     assert a["mean"] == pytest.approx(train_raw.double().mean().item(), rel=1e-5)
@@ -203,7 +203,7 @@ def test_diabetes_real_table(data_dir):
     path = data_dir / "diabetes.csv.gz"
     columns, rows = read_table(path)
     assert columns == [f"c{i}" for i in range(9)] and len(rows) == 759
-    s = table_splits(path, val_fraction=0.2, seed=0)
+    s = table_splits(path, test_fraction=0.2, seed=0)
     spec = s.info["table"]
     assert spec["task"] == "classification" and s.classes == ["0", "1"] and spec["target"] == "c8"
     assert s.train.x.shape[1] == 8 and len(s.train) + len(s.test) == 759

@@ -118,7 +118,7 @@ def test_every_loss_trains(blobs, runs, loss, model, y_kind, reduction):
     if y_kind != "value":
         assert r.metrics["accuracy"] > 0.9
     else:
-        assert "accuracy" not in r.metrics and r.metrics["loss"] < 0.5
+        assert "accuracy" not in r.metrics and r.metrics["loss"] < 0.5 and r.history[-1]["train_acc"] is None
 
 
 @pytest.mark.parametrize("scheduler,extra,lr_after", [
@@ -162,7 +162,8 @@ def test_run_folder_contents(blobs, runs):
     assert {"config.yaml", "metrics.csv", "checkpoints"} <= files
     assert any(f.startswith("events.out.tfevents") for f in files)
     lines = (r.run_dir / "metrics.csv").read_text().splitlines()
-    assert lines[0] == "epoch,step,train_loss,val_loss,val_acc,lr,seconds" and len(lines) == 3
+    assert lines[0] == "epoch,step,train_loss,train_acc,val_loss,val_acc,lr,seconds" and len(lines) == 3
+    assert 0.3 < r.history[-1]["train_acc"] <= 1.0  # a classifier: right answers on its training batches
     state = checkpoint.load(r.run_dir / "checkpoints" / "best.pt")
     assert {"model", "optimizer", "scheduler", "scaler", "rng", "epoch", "step", "config"} <= state.keys()
     assert {"python", "numpy", "torch"} <= state["rng"].keys() and "generator" in state["loader"]

@@ -12,6 +12,7 @@ import torch
 from . import checkpoint as ckpt
 from .config import Config, from_dict, make_config, replace
 from .data import Splits, build_dataset
+from .data.inputs import validation_split
 from .distributed import from_env, is_main
 from .errors import UserError
 from .models import build_model
@@ -24,7 +25,7 @@ from .trainer import fit
 def load_data(cfg: Config, table_spec: dict | None = None) -> Splits:
     """The run's dataset; `table_spec` (from a checkpoint) replaces fitting a table's preprocessing."""
     return build_dataset(cfg.dataset, data_dir=cfg.data_dir, data_path=cfg.data_path, target=cfg.target,
-                         val_fraction=cfg.val_fraction, seed=cfg.seed, image_size=cfg.image_size, task=cfg.task,
+                         test_fraction=cfg.test_fraction, seed=cfg.seed, image_size=cfg.image_size, task=cfg.task,
                          mirror=cfg.mirror, download=cfg.download, cache=cfg.cache,
                          max_resident_mb=cfg.max_resident_mb, table_spec=table_spec,
                          drop=cfg.drop, categorical=cfg.categorical, numeric=cfg.numeric)
@@ -67,15 +68,19 @@ def train_config(cfg: Config, resume: Path | None = None) -> FitResult:
     if splits.classes and cfg.loss in ("mse", "l1"):
         raise UserError(f"loss={cfg.loss} is for regression targets, but {cfg.dataset} has classes "
                         f"({', '.join(splits.classes[:5])}...): use loss=auto or loss=cross_entropy")
-    quiet = cfg.quiet or not is_main()  # under torchrun only rank 0 prints
-    if not quiet:
-        print(f"data: {cfg.dataset} from {splits.source}: {len(splits.train)} train / {len(splits.test)} test "
+    # validation carved from training (best.pt, early stopping), the test split evaluated at the end;
+    # val_fraction=0 validates on the test split, as the notes do
+    train, val = validation_split(splits.train, cfg.val_fraction, cfg.seed) if cfg.val_fraction else (splits.train, None)
+    if not (cfg.quiet or not is_main()):  # under torchrun only rank 0 prints
+        held = f"{len(val)} validation / " if val is not None else ""
+        print(f"data: {cfg.dataset} from {splits.source}: {len(train)} train / {held}{len(splits.test)} test "
               f"samples, input {tuple(splits.input_shape)}, {describe_classes(splits.classes)}")
-    if "table" in splits.info and not quiet:
-        print(f"table: {splits.info['table'].get('summary', '')}")
+        if "table" in splits.info:
+            print(f"table: {splits.info['table'].get('summary', '')}")
     model = model_for(cfg, splits.classes, splits.input_shape)
     info = {**splits.info, "data_shape": list(splits.input_shape)}  # what predict resizes new images to
-    return fit(model, splits.train, splits.test, config=cfg, classes=splits.classes, info=info, resume=resume)
+    return fit(model, train, val if val is not None else splits.test, config=cfg, classes=splits.classes, info=info,
+               resume=resume, test_data=splits.test if val is not None else None)
 
 
 def train(recipe: str = "mnist-cnn", **overrides) -> FitResult:

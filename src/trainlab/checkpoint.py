@@ -266,7 +266,7 @@ def _progress(v: object) -> str | None:
         if key == "early_stopped":
             ok = isinstance(value, bool)
         else:
-            ok = _is_int(value) if key in ("epoch", "step", "samples", "stale_epochs") else \
+            ok = _is_int(value) if key in ("epoch", "step", "samples", "stale_epochs", "correct") else \
                 _is_number(value) or (key in ("best", "patience_best") and value is None)
         if not ok:
             return f"{key!r} must be a number, found {value!r}"

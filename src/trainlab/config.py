@@ -43,7 +43,9 @@ class Config:
     drop: list[str] = _key([], "tables: columns to leave out (names)")
     categorical: list[str] = _key([], "tables: columns to one-hot whatever inference says")
     numeric: list[str] = _key([], "tables: columns to read as numbers (a text cell is an error)")
-    val_fraction: float = _key(0.2, "held-out share for datasets without a test split")
+    val_fraction: float = _key(0.1, "share of the training data held out (seeded, stratified) to validate on: best.pt, "
+                                     "early stopping, metrics.csv's val_*; 0: validate on the test split (the notes)")
+    test_fraction: float = _key(0.2, "test share held out of datasets without a test split (one image folder, tables)")
     task: str = _key("auto", "tables: classification or regression (auto: inferred from the target column)")
     image_size: int = _key(0, "image folders: shorter side resized to this, then centre-cropped (0: dataset default)")
     download: bool = _key(True, "fetch official files (checksummed) that are missing from data_dir")
@@ -190,8 +192,10 @@ def _check_range(key: str, out: object) -> None:
         raise bad("at most 2**63 - 1")
     if key == "label_smoothing" and not 0.0 <= out < 1.0:
         raise bad("must be in [0, 1)")
-    if key == "val_fraction" and not 0.0 < out < 1.0:
+    if key == "test_fraction" and not 0.0 < out < 1.0:
         raise bad("must be between 0 and 1")
+    if key == "val_fraction" and not 0.0 <= out < 1.0:
+        raise bad("must be 0 (validate on the test split) or a share below 1")
     if key == "betas" and (len(out) != 2 or not all(0.0 <= b < 1.0 for b in out)):
         raise bad("two numbers in [0, 1), e.g. [0.9, 0.999]")
     if key == "std" and any(v <= 0 for v in out):

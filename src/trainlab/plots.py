@@ -91,10 +91,14 @@ def _accuracy_panel(ax: Any, history: list[dict], style: dict) -> None:
         ax.set_xticks([])
         ax.set_yticks([])
         return
-    ax.plot(x, [100 * v for v in y], color="C2", **style)
+    ax.plot(x, [100 * v for v in y], color="C2", label="validation", **style)
+    tx, ty = _series(history, "train_acc")  # runs before train accuracy was logged have none
+    if ty:
+        ax.plot(tx, [100 * v for v in ty], color="C0", label="train", **style)
+        ax.legend(loc="lower right")
     best = max(range(len(y)), key=y.__getitem__)
     # best value in the title: an annotation next to the curve collides with it on long runs
-    ax.set(title=f"validation accuracy (best {100 * y[best]:.2f}%, epoch {x[best]})", xlabel="epoch",
+    ax.set(title=f"accuracy (best validation {100 * y[best]:.2f}%, epoch {x[best]})", xlabel="epoch",
            ylabel="accuracy (%)")
 
 

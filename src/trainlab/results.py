@@ -15,6 +15,7 @@ class Progress:
     best: float | None = None  # best val_acc (or lowest val_loss for regression)
     loss_sum: float = 0.0  # current epoch so far: sum of per-sample losses
     samples: int = 0
+    correct: int = 0  # current epoch so far: right answers of a classifier on its training batches
     seconds: float = 0.0  # current epoch's training wall time so far
     stale_epochs: int = 0  # early stopping: epochs since the score last improved by more than min_delta
     patience_best: float | None = None  # early stopping: the score those epochs are compared with
@@ -26,4 +27,5 @@ class FitResult:
     model: nn.Module
     run_dir: Path | None
     history: list[dict] = field(default_factory=list)
-    metrics: dict = field(default_factory=dict)  # the last evaluation
+    metrics: dict = field(default_factory=dict)  # the last evaluation (of the validation data)
+    test_metrics: dict = field(default_factory=dict)  # the test data at the end, when given apart from validation

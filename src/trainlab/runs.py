@@ -20,7 +20,7 @@ import yaml
 
 from .errors import UserError
 
-METRICS = ["epoch", "step", "train_loss", "val_loss", "val_acc", "lr", "seconds"]
+METRICS = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
 STATUS = "status.json"
 
 
@@ -108,13 +108,14 @@ class Run:
             return
         path = self.path / "metrics.csv"
         new = not path.exists()
+        fields = METRICS if new else _header(path)  # a run resumed from an older version keeps its columns
         with path.open("a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=METRICS)
+            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
             if new:
                 w.writeheader()
-            w.writerow({k: _fmt(row.get(k)) for k in METRICS})
+            w.writerow({k: _fmt(row.get(k)) for k in fields})
         if self.writer:
-            for key in ("train_loss", "val_loss", "val_acc", "lr"):
+            for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr"):
                 if row.get(key) is not None:
                     self.writer.add_scalar(f"epoch/{key}", row[key], row["epoch"])
         self.status.update(epoch=row["epoch"], step=row["step"], updated=_now())
@@ -250,6 +251,11 @@ def _fmt(value: object) -> object:
     if value is None:
         return ""
     return f"{value:.6g}" if isinstance(value, float) else value
+
+
+def _header(path: Path) -> list[str]:
+    with path.open(newline="") as f:
+        return next(csv.reader(f), None) or METRICS
 
 
 def read_metrics(path: Path) -> list[dict]:

@@ -22,6 +22,7 @@ from .data.inputs import as_tensor_data, infer_classes
 from .distributed import all_sum, broadcast
 from .errors import Diverged, Interrupted, UserError
 from .interrupt import StopFlag
+from .metrics import count_correct
 from .optim import Schedule, build_optimizer, build_scheduler
 from .results import FitResult, Progress
 from .progress import make_bar
@@ -31,8 +32,8 @@ from .runtime import Runtime, build, check_model_accepts, first_line, seed_every
 
 class Trainer:
     def __init__(self, rt: Runtime, train, val, *, classes: list[str], info: dict, state: dict | None = None,
-                 run_dir: Path | None = None, stop: StopFlag | None = None):
-        self.rt, self.cfg, self.classes, self.info = rt, rt.cfg, classes, info
+                 run_dir: Path | None = None, stop: StopFlag | None = None, test=None):
+        self.rt, self.cfg, self.classes, self.info, self.test = rt, rt.cfg, classes, info, test
         self.stop, self.stopping = stop or StopFlag(), False
         self.main = rt.dist.main  # only rank 0 prints and writes
         self.progress, self.history, self.last_eval = Progress(), [], {}
@@ -90,7 +91,7 @@ class Trainer:
             with rt.autocast:
                 out = rt.train_model(x)
             loss = rt.criterion(out.float(), y)  # the loss in fp32: BCE is not autocast-safe
-            pending.append((p.step + 1, loss.detach(), len(y)))
+            pending.append((p.step + 1, loss.detach(), len(y), self.correct(out, y)))
             with contextlib.nullcontext() if last_micro else rt.no_sync():
                 rt.scaler.scale(self.weighted(loss, micro, len(y))).backward()
             if not last_micro:
@@ -125,6 +126,12 @@ class Trainer:
             loss = loss * share
         return loss
 
+    def correct(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Right answers in a training batch, on the device (read back at the next sync); 0 for regression."""
+        if not self.rt.criterion.is_classification:
+            return torch.zeros((), dtype=torch.int64, device=y.device)
+        return count_correct(out, y, self.rt.criterion)
+
     def stop_requested(self) -> bool:
         """Ctrl-C: at once in one process; under torchrun at the next sync, where the ranks agree on it."""
         return self.stopping if self.rt.dist.active else self.stop.requested
@@ -150,14 +157,16 @@ class Trainer:
         Ctrl-C flags), check them, log them, update the bar."""
         if not pending:
             return
-        mean, dist = self.cfg.reduction == "mean", self.rt.dist
-        sums = torch.stack([loss.double() * n if mean else loss.double() for _, loss, n in pending])
-        counts = torch.tensor([n for _, _, n in pending] + [self.stop.requested], dtype=torch.float64)
-        packed = all_sum(torch.cat([sums, counts.to(sums.device)]), dist).tolist()
-        sums, counts, self.stopping = packed[:len(pending)], packed[len(pending):-1], packed[-1] > 0
+        mean, dist, k = self.cfg.reduction == "mean", self.rt.dist, len(pending)
+        sums = torch.stack([loss.double() * n if mean else loss.double() for _, loss, n, _ in pending])
+        correct = torch.stack([c for *_, c in pending]).double().sum().view(1)
+        counts = torch.tensor([n for _, _, n, _ in pending] + [self.stop.requested], dtype=torch.float64)
+        packed = all_sum(torch.cat([sums, correct, counts.to(sums.device)]), dist).tolist()
+        sums, counts, self.stopping = packed[:k], packed[k + 1:-1], packed[-1] > 0
         p = self.progress
+        p.correct += int(packed[k])
         values = [s / c if mean else s for s, c in zip(sums, counts)]  # the loss of each step
-        for (step, _, _), value in zip(pending, values):
+        for (step, *_), value in zip(pending, values):
             if not math.isfinite(value):
                 self.bar.close()  # the message goes on its own line, not onto the bar's
                 raise Diverged(f"loss became {value} at step {step} (epoch {p.epoch + 1}); {self.kept()}")
@@ -188,7 +197,8 @@ class Trainer:
         p.epoch += 1
         target_scale = (self.info.get("table") or {}).get("target_scale")  # regression metrics in target units
         self.last_eval = rt.evaluate(self.val_batches, len(self.classes), target_scale) if self.val_batches else {}
-        row = {"epoch": p.epoch, "step": p.step, "train_loss": p.loss_sum / max(p.samples, 1),
+        train_acc = p.correct / max(p.samples, 1) if rt.criterion.is_classification else None
+        row = {"epoch": p.epoch, "step": p.step, "train_loss": p.loss_sum / max(p.samples, 1), "train_acc": train_acc,
                "val_loss": self.last_eval.get("loss"), "val_acc": self.last_eval.get("accuracy"), "lr": lr,
                "seconds": p.seconds}
         self.history.append(row)
@@ -198,7 +208,7 @@ class Trainer:
         improved = p.best is None or score > p.best
         p.best = score if improved else p.best
         self.check_patience(score)
-        p.loss_sum, p.samples, p.seconds = 0.0, 0, 0.0
+        p.loss_sum, p.samples, p.correct, p.seconds = 0.0, 0, 0, 0.0
         if improved:
             self.save("best")
         if p.epoch % cfg.save_every == 0 or p.epoch == cfg.epochs or p.early_stopped:
@@ -290,8 +300,18 @@ class Trainer:
             self.run.close(self.progress)
         if cfg.plots and p.epoch and self.main:
             self.plots()
+        test = self.evaluate_test() if self.test is not None and p.epoch >= cfg.epochs else {}
         self.say(f"run saved in {self.run.path}")
-        return FitResult(self.rt.model, self.run.path, self.history, self.last_eval)
+        return FitResult(self.rt.model, self.run.path, self.history, self.last_eval, test)
+
+    def evaluate_test(self) -> dict:
+        """The finished model on the test data, kept apart from validation: one line, and the result."""
+        target_scale = (self.info.get("table") or {}).get("target_scale")
+        result = self.rt.evaluate(self.rt.eval_batches(self.test), len(self.classes), target_scale)
+        acc = f", accuracy {100 * result['accuracy']:.2f}%" if "accuracy" in result else ""
+        r2 = f", R² {result['r2']:.4f}" if result.get("r2") is not None else ""
+        self.say(f"test: {result['samples']} samples, loss {result['loss']:.4f}{acc}{r2} (trainlab eval reports it)")
+        return result
 
     def stopped_early(self) -> None:
         path = self.save("last")
@@ -303,6 +323,8 @@ class Trainer:
 
 def epoch_line(row: dict, epochs: int, samples: int) -> str:
     parts = [f"epoch {row['epoch']}/{epochs}", f"step {row['step']}", f"train_loss {row['train_loss']:.4f}"]
+    if row.get("train_acc") is not None:
+        parts.append(f"train_acc {100 * row['train_acc']:.2f}%")
     if row["val_loss"] is not None:
         parts.append(f"val_loss {row['val_loss']:.4f}")
     if row["val_acc"] is not None:
@@ -312,12 +334,13 @@ def epoch_line(row: dict, epochs: int, samples: int) -> str:
 
 
 def fit(model: nn.Module, train_data, val_data=None, *, config: Config | None = None, resume: str | Path | None = None,
-        classes: list[str] | None = None, info: dict | None = None, **overrides) -> FitResult:
+        classes: list[str] | None = None, info: dict | None = None, test_data=None, **overrides) -> FitResult:
     """Train `model` on `train_data` ((x, y) tensors or TensorData), evaluating on `val_data`.
 
     `train_data` may also be any torch Dataset of (input, class index), e.g. the notes' `ants + bees`;
     it then goes through a DataLoader with the config's `transforms`. Keyword overrides are config
     fields (epochs=3, lr=0.1, loss="mse", ...). `resume` is a checkpoint of this model to continue.
+    `test_data`, kept apart from the validation data, is evaluated once when the run finishes.
     Returns the trained model, the run folder and the per-epoch history.
     """
     built = getattr(model, "trainlab_build", {})  # a registry model: recorded so trainlab.load rebuilds it
@@ -331,6 +354,7 @@ def fit(model: nn.Module, train_data, val_data=None, *, config: Config | None = 
     state = ckpt.load(resume, resume=True) if resume else None  # on the CPU, every entry restore() reads checked
     rt = build(cfg, model, train)
     with StopFlag() as stop:
-        trainer = Trainer(rt, train, val, classes=classes, info=info or {}, state=state,
+        test = as_tensor_data(test_data, "test_data") if test_data is not None else None
+        trainer = Trainer(rt, train, val, classes=classes, info=info or {}, state=state, test=test,
                           run_dir=resume.resolve().parent.parent if resume else None, stop=stop)
         return trainer.run_all()

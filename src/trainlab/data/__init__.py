@@ -59,7 +59,7 @@ def default_data_dir() -> Path:
 
 
 def build_dataset(name: str, *, data_dir: str = "", data_path: str = "", target: str = "",
-                  val_fraction: float = 0.2, seed: int = 0, image_size: int = 0, task: str = "auto",
+                  test_fraction: float = 0.2, seed: int = 0, image_size: int = 0, task: str = "auto",
                   mirror: str = "", download: bool = True, cache: bool = True,
                   max_resident_mb: int = 4096, table_spec: dict | None = None, drop: list[str] | None = None,
                   categorical: list[str] | None = None, numeric: list[str] | None = None) -> Splits:
@@ -70,7 +70,7 @@ def build_dataset(name: str, *, data_dir: str = "", data_path: str = "", target:
     if name not in DATASETS:
         raise UserError(f"unknown dataset '{name}'; available: {', '.join(sorted(DATASETS))}")
     root = Path(data_dir).expanduser() if data_dir else default_data_dir()
-    return DATASETS[name](root=root, data_path=data_path, target=target, val_fraction=val_fraction, seed=seed,
+    return DATASETS[name](root=root, data_path=data_path, target=target, test_fraction=test_fraction, seed=seed,
                           image_size=image_size, task=task, mirror=mirror, download=download, cache=cache,
                           max_resident_mb=max_resident_mb, table_spec=table_spec, drop=list(drop or []),
                           categorical=list(categorical or []), numeric=list(numeric or []))
@@ -87,7 +87,7 @@ def stratified_split(y: torch.Tensor, fraction: float, seed: int) -> tuple[torch
     import torch
 
     if not 0.0 < fraction < 1.0:
-        raise UserError(f"val_fraction must be between 0 and 1, got {fraction}")
+        raise UserError(f"a split fraction must be between 0 and 1, got {fraction}")
     g = torch.Generator().manual_seed(seed)
     keys = y if y.dtype == torch.int64 else torch.zeros(len(y), dtype=torch.int64)
     train, held = [], []

@@ -35,7 +35,23 @@ def dataset_classes(data) -> list[str] | None:
 def dataset_labels(data) -> torch.Tensor:
     if isinstance(data, TensorData):
         return data.y
+    if isinstance(getattr(data, "labels", None), list):  # e.g. FolderFiles: no image decoded
+        return torch.as_tensor(data.labels)
     return torch.as_tensor([int(data[i][1]) for i in range(len(data))])
+
+
+def validation_split(train, fraction: float, seed: int):
+    """(train, validation) carved from the training data: seeded, stratified by class (one stratum
+    for regression targets). Tensors stay tensors; other Datasets become torch Subsets."""
+    from . import stratified_split
+
+    keep, held = stratified_split(dataset_labels(train), fraction, seed)
+    if not len(held) or not len(keep):
+        raise UserError(f"{len(train)} training samples are too few to hold out val_fraction={fraction}; "
+                        "use val_fraction=0 to validate on the test split")
+    if isinstance(train, TensorData):
+        return TensorData(train.x[keep], train.y[keep]), TensorData(train.x[held], train.y[held])
+    return torch.utils.data.Subset(train, keep.tolist()), torch.utils.data.Subset(train, held.tolist())
 
 
 def infer_classes(data, loss: str) -> list[str]:

@@ -83,9 +83,9 @@ def cifar10(root: Path, mirror: str = "", download: bool = True, cache: bool = T
     return cached("cifar10", [folder / n for n in names], {}, build, cache)
 
 
-def folder_splits(root: Path, *, image_size: int, val_fraction: float, seed: int, cache: bool,
+def folder_splits(root: Path, *, image_size: int, test_fraction: float, seed: int, cache: bool,
                   max_resident_mb: int) -> Splits:
-    """An image folder (split folders or one folder split by val_fraction), decoded and cached."""
+    """An image folder (split folders or one folder split by test_fraction), decoded and cached."""
     import torch
 
     from .cache import cached
@@ -97,10 +97,10 @@ def folder_splits(root: Path, *, image_size: int, val_fraction: float, seed: int
         raise UserError(f"{parts.get('train', root)} has a single label folder '{classes[0]}': a classifier needs "
                         f"at least two, laid out as DIR/<label>/*.jpg")
     test_files, test_labels, _ = scan(parts["test"], classes) if "test" in parts else ([], [], classes)
-    settings = {"image_size": image_size, "val_fraction": val_fraction if "all" in parts else None, "seed": seed}
+    settings = {"image_size": image_size, "test_fraction": test_fraction if "all" in parts else None, "seed": seed}
     y, test_y = torch.tensor(labels), torch.tensor(test_labels, dtype=torch.int64)
     if "all" in parts:
-        tr, te = stratified_split(y, val_fraction, seed)
+        tr, te = stratified_split(y, test_fraction, seed)
         files, test_files = [files[i] for i in tr], [files[i] for i in te]
         y, test_y = y[tr], y[te]
     side = image_size or max(first_image_size(files))  # images keeping their size: judge by the first
@@ -136,30 +136,30 @@ def first_image_size(files: list[Path]) -> tuple[int, int]:
 
 
 @register_dataset("folder")
-def folder(root: Path, data_path: str = "", image_size: int = 0, val_fraction: float = 0.2, seed: int = 0,
+def folder(root: Path, data_path: str = "", image_size: int = 0, test_fraction: float = 0.2, seed: int = 0,
            cache: bool = True, max_resident_mb: int = 4096, **_) -> Splits:
     """A folder of labelled images: data_path/<label>/*.jpg, or data_path/{train,val|test}/<label>/*.jpg."""
     if not data_path:
         raise UserError("dataset=folder needs data_path=DIR, a folder laid out as DIR/<label>/*.jpg")
-    return folder_splits(Path(data_path).expanduser(), image_size=image_size or 64, val_fraction=val_fraction,
+    return folder_splits(Path(data_path).expanduser(), image_size=image_size or 64, test_fraction=test_fraction,
                          seed=seed, cache=cache, max_resident_mb=max_resident_mb)
 
 
 @register_dataset("ants-bees")
 def ants_bees(root: Path, image_size: int = 0, cache: bool = True, max_resident_mb: int = 4096, **_) -> Splits:
     """Notes 003/004 ants vs bees photos: <data_dir>/hymenoptera_data/{train,val}/{ants,bees}/*.jpg."""
-    return folder_splits(root / "hymenoptera_data", image_size=image_size or 64, val_fraction=0.2, seed=0,
+    return folder_splits(root / "hymenoptera_data", image_size=image_size or 64, test_fraction=0.2, seed=0,
                          cache=cache, max_resident_mb=max_resident_mb)
 
 
 @register_dataset("cifar10-jpg")
 def cifar10_jpg(root: Path, image_size: int = 0, cache: bool = True, max_resident_mb: int = 4096, **_) -> Splits:
     """The shared JPEG copy of CIFAR-10 as an image folder: <data_dir>/cifar10-jpg/{train,test}/<class>/."""
-    return folder_splits(root / "cifar10-jpg", image_size=image_size, val_fraction=0.2, seed=0, cache=cache,
+    return folder_splits(root / "cifar10-jpg", image_size=image_size, test_fraction=0.2, seed=0, cache=cache,
                          max_resident_mb=max_resident_mb)
 
 
-def table_dataset(path: Path, *, target: str, val_fraction: float, seed: int, task: str, cache: bool,
+def table_dataset(path: Path, *, target: str, test_fraction: float, seed: int, task: str, cache: bool,
                   spec: dict | None = None, columns: dict | None = None) -> Splits:
     """A CSV table parsed, split and preprocessed once; later runs load the cached tensors and spec.
     With `spec` (a checkpoint's fitted preprocessing) nothing is fitted: both splits use it.
@@ -170,29 +170,29 @@ def table_dataset(path: Path, *, target: str, val_fraction: float, seed: int, ta
     if not path.is_file():
         raise UserError(f"missing data file: {path}")
     columns = columns or {}
-    settings = {"target": target, "val_fraction": val_fraction, "seed": seed, "task": task, "spec": spec,
+    settings = {"target": target, "test_fraction": test_fraction, "seed": seed, "task": task, "spec": spec,
                 "columns": columns, "reader": 2}  # reader 2: pandas, schema inference, scaled regression targets
-    return cached("table", [path], settings, lambda: table_splits(path, target=target, val_fraction=val_fraction,
+    return cached("table", [path], settings, lambda: table_splits(path, target=target, test_fraction=test_fraction,
                                                                  seed=seed, task=task, spec=spec, **columns), cache)
 
 
 @register_dataset("table")
-def table(data_path: str = "", target: str = "", val_fraction: float = 0.2, seed: int = 0, task: str = "auto",
+def table(data_path: str = "", target: str = "", test_fraction: float = 0.2, seed: int = 0, task: str = "auto",
           cache: bool = True, table_spec: dict | None = None, drop: list[str] | None = None,
           categorical: list[str] | None = None, numeric: list[str] | None = None, **_) -> Splits:
     """A CSV table (header or not, .csv or .csv.gz): data_path=FILE target=COLUMN (default: the last)."""
     if not data_path:
         raise UserError("dataset=table needs data_path=FILE.csv (and target=COLUMN, default the last column)")
     columns = {"drop": list(drop or []), "categorical": list(categorical or []), "numeric": list(numeric or [])}
-    return table_dataset(Path(data_path).expanduser(), target=target, val_fraction=val_fraction, seed=seed,
+    return table_dataset(Path(data_path).expanduser(), target=target, test_fraction=test_fraction, seed=seed,
                          task=task, cache=cache, spec=table_spec, columns=columns)
 
 
 @register_dataset("diabetes")
-def diabetes(root: Path, val_fraction: float = 0.2, seed: int = 0, cache: bool = True, table_spec: dict | None = None,
+def diabetes(root: Path, test_fraction: float = 0.2, seed: int = 0, cache: bool = True, table_spec: dict | None = None,
              **_) -> Splits:
     """Notes 003 diabetes table: 759 rows, 8 features, 0/1 label (<data_dir>/diabetes.csv.gz)."""
-    return table_dataset(root / "diabetes.csv.gz", target="", val_fraction=val_fraction, seed=seed,
+    return table_dataset(root / "diabetes.csv.gz", target="", test_fraction=test_fraction, seed=seed,
                          task="classification", cache=cache, spec=table_spec)
 
 

@@ -249,7 +249,7 @@ def _source_note(table: CsvFile) -> str:
     return f" ({', '.join(notes)})" if notes else ""
 
 
-def table_splits(path: Path, *, target: str = "", val_fraction: float = 0.2, seed: int = 0, task: str = "auto",
+def table_splits(path: Path, *, target: str = "", test_fraction: float = 0.2, seed: int = 0, task: str = "auto",
                  header: str = "auto", spec: dict | None = None, drop=(), categorical=(), numeric=()) -> Splits:
     """Read, split (stratified for classification, seeded random for regression), fit on the train
     rows only and transform both splits. The spec is in info["table"], with a summary and schema.
@@ -263,9 +263,9 @@ def table_splits(path: Path, *, target: str = "", val_fraction: float = 0.2, see
         # Task and column kinds are decided on the whole file so a split cannot flip them;
         # every statistic (classes, mean, std, median, categories) comes from the train rows only.
         task = _choose_task(name, _target_cells(name, [r[t] for r in rows], where), task, where)
-        train, held = stratified_split(_provisional_labels(name, [r[t] for r in rows], task), val_fraction, seed)
+        train, held = stratified_split(_provisional_labels(name, [r[t] for r in rows], task), test_fraction, seed)
         if not len(train) or not len(held):
-            raise UserError(f"{len(rows)} rows are too few to split with val_fraction={val_fraction}")
+            raise UserError(f"{len(rows)} rows are too few to split with test_fraction={test_fraction}")
         parts = [([rows[i] for i in idx], _locator([table.lines[i] for i in idx])) for idx in (train, held)]
         if spec is None:
             schema = infer_schema(columns, rows, name, _overrides(drop, categorical, numeric), where)
