@@ -31,8 +31,9 @@ from trainlab.models import build_model
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def bare_epochs(model_name: str, data, epochs: int) -> list[float]:
+def bare_epochs(model_name: str, data, epochs: int, threads: int) -> list[float]:
     """The minimal loop, timed per epoch like trainlab's metrics.csv `seconds` (training only)."""
+    torch.set_num_threads(threads)  # the same as trainlab's run: threads=auto would otherwise differ
     torch.manual_seed(0)
     model = build_model(model_name)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.5, fused=True)  # the optimizer trainlab builds
@@ -72,12 +73,14 @@ def main() -> None:
     args = ap.parse_args()
     splits = build_dataset("mnist-sample")
     test = trainlab.TensorData(splits.test.x[:1000], splits.test.y[:1000])
+    threads = torch.get_num_threads()  # pinned for both sides (trainlab's default would pick by load)
     sides = {"bare loop": [], "trainlab (tensorboard on)": [], "trainlab (tensorboard off)": []}
     for _ in range(args.repeats):  # interleaved so that machine noise hits every side alike
-        sides["bare loop"] += bare_epochs(args.model, splits.train, args.epochs)[1:]  # first epoch: warm-up
-        sides["trainlab (tensorboard on)"] += trainlab_epochs(args.model, splits.train, test, args.epochs)[1:]
+        sides["bare loop"] += bare_epochs(args.model, splits.train, args.epochs, threads)[1:]  # 1st: warm-up
+        sides["trainlab (tensorboard on)"] += trainlab_epochs(args.model, splits.train, test, args.epochs,
+                                                              threads=threads)[1:]
         sides["trainlab (tensorboard off)"] += trainlab_epochs(args.model, splits.train, test, args.epochs,
-                                                               tensorboard=False)[1:]
+                                                               tensorboard=False, threads=threads)[1:]
     bare = statistics.median(sides["bare loop"])
     rows = [{"side": k, "median_epoch_s": statistics.median(v), "overhead_pct": 100 * (statistics.median(v) / bare - 1)}
             for k, v in sides.items()]
