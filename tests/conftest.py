@@ -49,6 +49,17 @@ def quiet(runs) -> dict:
     return dict(QUIET, out_dir=str(runs))
 
 
+def tiny_run(out: Path, seed: int = 0, **options) -> Path:
+    """A finished one-epoch run of a 2-feature, 3-class linear model (64 samples, 2 steps): a real
+    checkpoint to validate, damage or resume."""
+    import trainlab
+
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.randn(64, 2, generator=g), torch.randint(0, 3, (64,), generator=g)
+    return trainlab.fit(torch.nn.Linear(2, 3), (x, y), (x, y), epochs=1, batch_size=32, out_dir=str(out),
+                        **QUIET, **options).run_dir
+
+
 def weights(run_dir: Path, which: str = "last") -> dict:
     """A run's checkpointed model state_dict."""
     from trainlab import checkpoint

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-import trainlab
+from conftest import tiny_run
 from trainlab import checkpoint
 from trainlab.cli import main
 from trainlab.errors import UserError
@@ -34,12 +34,8 @@ class Gadget:  # a custom class: pickled by reference, so weights_only loading m
 @pytest.fixture(scope="module")
 def full_state(tmp_path_factory) -> dict:
     """A complete checkpoint of a real (tiny) run, as resume reads it."""
-    g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(64, 2, generator=g), torch.randint(0, 3, (64,), generator=g)
-    out = tmp_path_factory.mktemp("runs")
-    r = trainlab.fit(nn.Linear(2, 3), (x, y), (x, y), epochs=1, batch_size=32, out_dir=str(out),
-                     tensorboard=False, plots=False)
-    return checkpoint.load(r.run_dir / "checkpoints" / "last.pt", resume=True)
+    run = tiny_run(tmp_path_factory.mktemp("runs"))
+    return checkpoint.load(run / "checkpoints" / "last.pt", resume=True)
 
 
 def test_a_real_checkpoint_validates(full_state, tmp_path):

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import trainlab
+from conftest import tiny_run
 from trainlab import checkpoint
 from trainlab.cli import main
 from trainlab.config import FIELDS, TYPES, convert
@@ -126,12 +127,7 @@ def test_short_runs_with_any_settings_end_cleanly_inside_out_dir(options, blobs,
 
 @pytest.fixture(scope="module")
 def saved_run(tmp_path_factory) -> Path:
-    g = torch.Generator().manual_seed(1)
-    x, y = torch.randn(64, 2, generator=g), torch.randint(0, 3, (64,), generator=g)
-    out = tmp_path_factory.mktemp("runs")
-    r = trainlab.fit(nn.Linear(2, 3), (x, y), (x, y), epochs=1, batch_size=32, out_dir=str(out),
-                     tensorboard=False, plots=False, scheduler="multistep", milestones=[1])
-    return r.run_dir
+    return tiny_run(tmp_path_factory.mktemp("runs"), seed=1, scheduler="multistep", milestones=[1])
 
 
 junk = st.one_of(scalars, st.lists(scalars, max_size=3), st.dictionaries(st.text(max_size=4), scalars, max_size=3),

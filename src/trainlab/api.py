@@ -18,7 +18,8 @@ from .errors import UserError
 from .models import build_model
 from .registry import absolute_model_file, is_model_file
 from .results import FitResult
-from .runtime import Runtime, build, check_model_accepts, first_line, seed_everything
+from .checkpoint import first_line
+from .runtime import Runtime, build, check_model_accepts, seed_everything
 from .trainer import fit
 
 

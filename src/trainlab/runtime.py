@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from . import distributed
-from .checkpoint import first_line  # noqa: F401  (re-exported: the one definition)
+from .checkpoint import first_line
 from .config import Config
 from .data import TensorData
 from .data.plan import plan_batches

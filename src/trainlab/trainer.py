@@ -27,7 +27,8 @@ from .optim import Schedule, build_optimizer, build_scheduler
 from .results import FitResult, Progress
 from .progress import make_bar
 from .runs import Run, unique_dir
-from .runtime import Runtime, build, check_model_accepts, first_line, seed_everything
+from .checkpoint import first_line
+from .runtime import Runtime, build, check_model_accepts, seed_everything
 
 
 class Trainer:
