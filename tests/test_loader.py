@@ -19,6 +19,7 @@ def tiny_cnn(classes: int = 10):
 
 def run_twice(train, val, runs, classes=10, **opts):
     """An uninterrupted run, and one stopped at max_steps then resumed; returns both final weights."""
+    opts.setdefault("threads", 2)  # one thread count for both runs: CPU sums depend on it
     full = trainlab.fit(tiny_cnn(classes), train, val, name="full", out_dir=str(runs), tensorboard=False, **opts)
     trainlab.fit(tiny_cnn(classes), train, val, name="part", out_dir=str(runs), tensorboard=False, max_steps=11, **opts)
     last = runs / "part" / "checkpoints" / "last.pt"

@@ -106,9 +106,9 @@ def test_rng_states_restore_from_any_tensor_layout():
 @pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no native bf16")
 def test_bf16_training_matches_fp32_accuracy_and_resumes_exactly(runs, quiet):
     fp32 = api.train("mnist-cnn", epochs=3, name="fp32", **quiet)
-    bf16 = api.train("mnist-cnn", epochs=3, amp="bf16", name="bf16", **quiet)
+    bf16 = api.train("mnist-cnn", epochs=3, amp="bf16", name="bf16", threads=2, **quiet)
     assert abs(fp32.metrics["accuracy"] - bf16.metrics["accuracy"]) < 0.02
-    part = api.train("mnist-cnn", epochs=3, amp="bf16", max_steps=100, name="part", **quiet)
+    part = api.train("mnist-cnn", epochs=3, amp="bf16", max_steps=100, name="part", threads=2, **quiet)
     api.resume(str(part.run_dir))
     assert_bitwise_equal(weights(runs / "bf16"), weights(runs / "part"))
 
@@ -122,3 +122,17 @@ def test_auto_threads_leave_busy_cores_alone(monkeypatch, load, expected):
     threads, note = choose_threads(0)
     assert threads == expected and note.startswith(f"threads: {expected} (auto: 2 cores, load average {load:.1f}")
     assert choose_threads(3) == (3, "")  # an explicit choice is kept
+
+
+def test_the_automatic_thread_count_is_recorded_and_reused_on_resume(blobs, quiet, runs, monkeypatch):
+    """Conv and matmul sums differ with the thread count: a resumed run must keep the run's own."""
+    monkeypatch.setattr("os.getloadavg", lambda: (0.5, 0.5, 0.5))  # idle: auto takes every core
+    part = trainlab.fit(nn.Linear(2, 3), *blobs, epochs=2, max_steps=5, name="auto", **{**quiet, "threads": 0})
+    last = part.run_dir / "checkpoints" / "last.pt"
+    recorded = checkpoint.load(last)["config"]["threads"]
+    assert recorded == torch.get_num_threads() >= 1
+    monkeypatch.setattr("os.getloadavg", lambda: (9.0, 9.0, 9.0))  # busy now: auto alone would pick 1
+    torch.set_num_threads(1)
+    cfg = trainlab.config.from_dict({**checkpoint.load(last)["config"], "max_steps": 0})
+    trainlab.fit(nn.Linear(2, 3), *blobs, config=cfg, resume=last)
+    assert torch.get_num_threads() == recorded

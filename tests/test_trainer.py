@@ -11,7 +11,8 @@ from trainlab.errors import Diverged, Interrupted
 
 
 def test_mnist_resume_after_max_steps_is_bitwise_exact(runs):
-    common = dict(epochs=2, out_dir=str(runs), log_every=7, **QUIET)
+    # one thread count for both runs: CPU sums depend on it (threads=auto could pick 2, then 1)
+    common = dict(epochs=2, out_dir=str(runs), log_every=7, threads=2, **QUIET)
     full = api.train("mnist-cnn", name="full", **common)
     part = api.train("mnist-cnn", name="part", max_steps=100, **common)  # stops mid-epoch 2
     assert checkpoint.load(part.run_dir / "checkpoints" / "last.pt")["step"] == 100

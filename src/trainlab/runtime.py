@@ -19,7 +19,7 @@ from torch import nn
 
 from . import distributed
 from .checkpoint import first_line
-from .config import Config
+from .config import Config, replace
 from .data import TensorData
 from .data.plan import plan_batches
 from .distributed import Dist
@@ -97,6 +97,8 @@ def build(cfg: Config, model: nn.Module, data=None) -> Runtime:
     `data` (the training or evaluation data) decides whether NHWC applies: uint8 image tensors."""
     dist = distributed.from_env()
     device, note = setup_device(cfg, dist)
+    if note:  # record the automatic choice: CPU sums depend on the thread count, so a resume reuses it
+        cfg = replace(cfg, threads=torch.get_num_threads())
     device = distributed.setup(dist, device)
     amp = setup_precision(cfg, device)
     criterion = Criterion(cfg.loss, cfg.reduction, cfg.label_smoothing)
