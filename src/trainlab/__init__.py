@@ -10,7 +10,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "fit": "trainer", "FitResult": "results", "Config": "config", "make_config": "config",
+    "fit": "api", "FitResult": "results", "Config": "config", "make_config": "config",
     "train": "api", "resume": "api", "evaluate_run": "api", "TensorData": "data",
     "build_model": "registry", "register_model": "registry", "build_dataset": "data",
     "register_dataset": "data", "UserError": "errors", "load": "predict", "Predictor": "predict",

@@ -1,6 +1,6 @@
 """The Python API behind the CLI: train a recipe, resume a run, evaluate a checkpoint.
 
-`trainlab.fit` (trainer.py) trains any nn.Module; the functions here add recipes, registered
+`fit` trains any nn.Module (the loop is trainer.py); the functions after it add recipes, registered
 datasets and models, and checkpoints on top of it.
 """
 from __future__ import annotations
@@ -8,11 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from . import checkpoint as ckpt
 from .config import Config, from_dict, make_config, replace
 from .data import Splits, build_dataset
-from .data.inputs import validation_split
+from .data.inputs import as_tensor_data, infer_classes, validation_split
 from .distributed import from_env, is_main
 from .errors import UserError
 from .models import build_model
@@ -20,7 +21,35 @@ from .registry import absolute_model_file, is_model_file
 from .results import FitResult
 from .checkpoint import first_line
 from .runtime import Runtime, build, check_model_accepts, seed_everything
-from .trainer import fit
+from .interrupt import StopFlag
+from .trainer import Trainer
+
+
+def fit(model: nn.Module, train_data, val_data=None, *, config: Config | None = None, resume: str | Path | None = None,
+        classes: list[str] | None = None, info: dict | None = None, test_data=None, **overrides) -> FitResult:
+    """Train `model` on `train_data` ((x, y) tensors or TensorData), evaluating on `val_data`.
+
+    `train_data` may also be any torch Dataset of (input, class index), e.g. the notes' `ants + bees`;
+    it then goes through a DataLoader with the config's `transforms`. Keyword overrides are config
+    fields (epochs=3, lr=0.1, loss="mse", ...). `resume` is a checkpoint of this model to continue.
+    `test_data`, kept apart from the validation data, is evaluated once when the run finishes.
+    Returns the trained model, the run folder and the per-epoch history.
+    """
+    built = getattr(model, "trainlab_build", {})  # a registry model: recorded so trainlab.load rebuilds it
+    cfg = config or Config(recipe="api", name=type(model).__name__.lower(), dataset="custom",
+                           **{"model": "custom", **built})
+    cfg = replace(cfg, **overrides) if overrides else cfg
+    train = as_tensor_data(train_data, "train_data")
+    val = as_tensor_data(val_data, "val_data") if val_data is not None else None
+    classes = classes or infer_classes(train, cfg.loss)
+    resume = Path(resume) if resume else None
+    state = ckpt.load(resume, resume=True) if resume else None  # on the CPU, every entry restore() reads checked
+    rt = build(cfg, model, train)
+    with StopFlag() as stop:
+        test = as_tensor_data(test_data, "test_data") if test_data is not None else None
+        trainer = Trainer(rt, train, val, classes=classes, info=info or {}, state=state, test=test,
+                          run_dir=resume.resolve().parent.parent if resume else None, stop=stop)
+        return trainer.run_all()
 
 
 def load_data(cfg: Config, table_spec: dict | None = None) -> Splits:

@@ -79,6 +79,8 @@ class Config:
     nproc: int = _key(1, "processes (GPUs) to train on, started through torchrun; batch_size is per process")
     threads: int = _key(0, "torch intra-op threads on the CPU (at most 1024); 0: auto (free cores, fewer on a busy machine)")
     channels_last: bool = _key(True, "NHWC memory format for models with convolutions (faster on CPU and GPU)")
+    graph: str = _key("auto", "CUDA: capture each whole training step in one CUDA graph and replay it (auto: where the "
+                               "step can be captured, else eager steps, saying why; true: capture or fail)")
     deterministic: bool = _key(False, "deterministic kernels (cuDNN, cuBLAS): bitwise-exact resume on a GPU")
     amp: str = _key("none", "autocast: bf16 (GPU, or a CPU with avx512_bf16/AMX), fp16 (GPU), auto = bf16 where fast")
     seed: int = _key(0, "seed of every random number generator (data order, init, augmentation); 0 .. 2**63 - 1")
@@ -107,6 +109,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "optimizer": ("sgd", "adam", "adamw"),
     "scheduler": ("none", "step", "multistep", "plateau", "cosine", "onecycle"),
     "device": ("auto", "cpu", "cuda"),
+    "graph": ("auto", "true", "false"),
 }
 NON_NEGATIVE = ("threads", "image_size", "max_steps", "lr", "momentum", "weight_decay", "max_lr", "seed", "patience",
                 "min_delta", "clip_grad_norm", "warmup_steps", "lr_patience", "save_every_steps", "keep_last")
@@ -158,6 +161,8 @@ def convert(key: str, value: object) -> object:
     if key not in FIELDS:
         raise _unknown_key(key)
     kind = TYPES[key]
+    if key == "graph" and isinstance(value, bool):  # YAML reads `graph: true` as a boolean
+        value = "true" if value else "false"
     if isinstance(value, str) and kind is not str:
         try:
             value = yaml.safe_load(value) if value.strip() else []

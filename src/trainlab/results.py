@@ -29,3 +29,15 @@ class FitResult:
     history: list[dict] = field(default_factory=list)
     metrics: dict = field(default_factory=dict)  # the last evaluation (of the validation data)
     test_metrics: dict = field(default_factory=dict)  # the test data at the end, when given apart from validation
+
+
+def epoch_line(row: dict, epochs: int, samples: int) -> str:
+    parts = [f"epoch {row['epoch']}/{epochs}", f"step {row['step']}", f"train_loss {row['train_loss']:.4f}"]
+    if row.get("train_acc") is not None:
+        parts.append(f"train_acc {100 * row['train_acc']:.2f}%")
+    if row["val_loss"] is not None:
+        parts.append(f"val_loss {row['val_loss']:.4f}")
+    if row["val_acc"] is not None:
+        parts.append(f"val_acc {100 * row['val_acc']:.2f}%")
+    parts += [f"lr {row['lr']:.3g}", f"{row['seconds']:.2f}s ({samples / max(row['seconds'], 1e-9):.0f} samples/s)"]
+    return "  ".join(parts)

@@ -46,9 +46,11 @@ class Runtime:
     train_model: nn.Module | None = None  # what training calls: DDP(model) under torchrun, else model
 
     def __post_init__(self):
-        # one reusable context: no per-step construction; disabled autocast costs nothing measurable
+        # one reusable context: no per-step construction; disabled autocast costs nothing measurable.
+        # No cast cache: a CUDA graph capture must not keep casts made outside it (PyTorch's CUDA-graphs
+        # notes), and each weight is cast once per forward anyway.
         self.autocast = torch.autocast(self.device.type, dtype=self.amp or torch.float32,
-                                       enabled=self.amp is not None)
+                                       enabled=self.amp is not None, cache_enabled=False)
         self.train_model = self.train_model or self.model
 
     def no_sync(self):

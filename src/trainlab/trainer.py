@@ -1,8 +1,9 @@
-"""`fit()`: train any nn.Module, epoch by epoch, with exact resume.
+"""The training loop behind `fit()` (api.py): any nn.Module, epoch by epoch, with exact resume.
 
-Read top to bottom: `fit()` builds the runtime (runtime.py) and a `Trainer`, whose named setup
-steps prepare the data, the optimizer and the run folder (or restore a checkpoint).
-`Trainer.train_epoch` is the whole training loop; `end_epoch` evaluates, logs and checkpoints.
+Read top to bottom: a `Trainer` takes the runtime (runtime.py); its named setup steps prepare the
+data, the optimizer, the run folder (or restore a checkpoint) and the CUDA graph (graphs.py).
+`Trainer.train_epoch` is the whole training loop and `eager_step` one optimizer step, which a
+CUDA graph captures and replays where it can; `end_epoch` evaluates, logs and checkpoints.
 """
 from __future__ import annotations
 
@@ -16,19 +17,19 @@ import torch
 from torch import nn
 
 from . import checkpoint as ckpt
-from .config import Config, replace, to_dict
+from . import graphs
+from .config import replace, to_dict
 from .data import TensorData
-from .data.inputs import as_tensor_data, infer_classes
 from .distributed import all_sum, broadcast
 from .errors import Diverged, Interrupted, UserError
 from .interrupt import StopFlag
 from .metrics import count_correct
 from .optim import Schedule, build_optimizer, build_scheduler
-from .results import FitResult, Progress
+from .results import FitResult, Progress, epoch_line
 from .progress import make_bar
 from .runs import Run, unique_dir
 from .checkpoint import first_line
-from .runtime import Runtime, build, check_model_accepts, seed_everything
+from .runtime import Runtime, check_model_accepts, seed_everything
 
 
 class Trainer:
@@ -43,6 +44,7 @@ class Trainer:
         if state:
             self.restore(state)
         self.setup_run(run_dir, resumed=state is not None)
+        self.setup_graph()
         if rt.threads_note and not self.cfg.quiet:
             self.say(rt.threads_note)
         if not state:
@@ -69,6 +71,24 @@ class Trainer:
             lr_patience=cfg.lr_patience, mode="max")  # the score is val_acc, or -val_loss
         self.schedule = Schedule(self.optimizer, scheduler, per_step, cfg.warmup_steps)
 
+    def setup_graph(self) -> None:
+        """Whole-step CUDA graph capture (graphs.py; captured at the first step), or eager steps."""
+        rt = self.rt
+        reason = graphs.why_not(rt.device, rt.dist.active, rt.scaler.is_enabled(), self.optimizer)
+        capture, line = graphs.decide(self.cfg.graph, reason, rt.device)
+        self.graph = graphs.GraphStep(lambda group: self.eager_step(group, 1), [rt.model], self.optimizer,
+                                      rt.device) if capture else None
+        if line and not self.cfg.quiet:
+            self.say(line)
+
+    def graph_failed(self, error: Exception) -> None:
+        """Eager steps from now on (graph=auto, one line saying why), or the error (graph=true)."""
+        self.graph = None
+        why = f"capturing the training step failed: {first_line(error)}"
+        if self.cfg.graph == "true":
+            raise UserError(f"graph=true, but {why}; use graph=auto or graph=false") from error
+        self.say(f"graph: eager steps ({why})")
+
     def setup_run(self, run_dir: Path | None, resumed: bool) -> None:
         """The run folder: a new unique one, or the resumed run's own (its rows after the checkpoint dropped)."""
         if not run_dir and self.main:
@@ -81,28 +101,19 @@ class Trainer:
 
     def train_epoch(self) -> bool:
         """One pass over the training data. True: the epoch finished; False: stopped early (max_steps, Ctrl-C)."""
-        cfg, p, rt, opt, batches = self.cfg, self.progress, self.rt, self.optimizer, self.train_batches
+        cfg, p, batches = self.cfg, self.progress, self.train_batches
         n, accum = len(batches), cfg.grad_accum
-        rt.model.train()
-        pending = []  # (step, loss on the device, samples): read back every log_every steps
+        self.rt.model.train()
+        group, pending = [], []  # micro-batches of the accumulation group; (step, loss, samples, correct) to read back
         self.bar = make_bar(n, batches.start_position, f"epoch {p.epoch + 1}/{cfg.epochs}", cfg.quiet or not self.main)
         started = time.perf_counter()
         for micro, (x, y) in enumerate(batches.epoch(), start=batches.start_position + 1):  # micro: 1..n
-            last_micro = micro % accum == 0 or micro == n  # the accumulation group's last: update after it
-            with rt.autocast:
-                out = rt.train_model(x)
-            loss = rt.criterion(out.float(), y)  # the loss in fp32: BCE is not autocast-safe
-            pending.append((p.step + 1, loss.detach(), len(y), self.correct(out, y)))
-            with contextlib.nullcontext() if last_micro else rt.no_sync():
-                rt.scaler.scale(self.weighted(loss, micro, len(y))).backward()
-            if not last_micro:
+            group.append((x, y))
+            if micro % accum and micro != n:
                 continue  # accumulating: the update comes after grad_accum micro-batches (or the epoch's last)
-            if cfg.clip_grad_norm:
-                rt.scaler.unscale_(opt)  # clip the true gradients (a no-op unless fp16 scaling is on)
-                nn.utils.clip_grad_norm_(rt.model.parameters(), cfg.clip_grad_norm)
-            rt.scaler.step(opt)  # plain opt.step() unless fp16 loss scaling is on
-            rt.scaler.update()
-            opt.zero_grad(set_to_none=True)
+            stats = self.step(group, first=micro - len(group) + 1)
+            pending += [(p.step + 1, loss, len(yb), correct) for (loss, correct), (_, yb) in zip(stats, group)]
+            group = []
             p.step += 1
             self.schedule.after_step()
             if p.step % cfg.log_every == 0:
@@ -115,6 +126,39 @@ class Trainer:
                 return False
         self.end_window(pending, started)
         return True
+
+    def step(self, group: list, first: int) -> list:
+        """One optimizer step over an accumulation group (micro-batches `first`, `first` + 1, ...):
+        replayed from the CUDA graph when the group fits it, else eager. (loss, correct) per micro-batch."""
+        if self.graph is not None:
+            try:
+                stats = self.graph(group)
+            except UserError:
+                raise
+            except Exception as e:  # the capture failed (a host sync in the model, an unsupported op)
+                stats = self.graph_failed(e)
+            if stats is not None:
+                return stats
+        return self.eager_step(group, first)
+
+    def eager_step(self, group: list, first: int) -> list:
+        """zero_grad; forward, loss and backward of each micro-batch; clip; optimizer step. What the graph captures."""
+        rt, opt = self.rt, self.optimizer
+        opt.zero_grad(set_to_none=True)  # first: a captured backward then assigns fresh gradients
+        stats = []
+        for i, (x, y) in enumerate(group):
+            with rt.autocast:
+                out = rt.train_model(x)
+            loss = rt.criterion(out.float(), y)  # the loss in fp32: BCE is not autocast-safe
+            stats.append((loss.detach(), self.correct(out, y)))
+            with contextlib.nullcontext() if i == len(group) - 1 else rt.no_sync():  # all-reduce once, at the last
+                rt.scaler.scale(self.weighted(loss, first + i, len(y))).backward()
+        if self.cfg.clip_grad_norm:
+            rt.scaler.unscale_(opt)  # clip the true gradients (a no-op unless fp16 scaling is on)
+            nn.utils.clip_grad_norm_(rt.model.parameters(), self.cfg.clip_grad_norm)
+        rt.scaler.step(opt)  # plain opt.step() unless fp16 loss scaling is on
+        rt.scaler.update()
+        return stats
 
     def weighted(self, loss: torch.Tensor, micro: int, samples: int) -> torch.Tensor:
         """The loss whose gradient, averaged by DDP over ranks and summed over an accumulation
@@ -320,42 +364,3 @@ class Trainer:
         if self.stop_requested():
             raise Interrupted(f"interrupted at step {self.progress.step}; checkpoint {path}; {resume}")
         self.say(f"stopped at max_steps={self.cfg.max_steps} (step {self.progress.step}); checkpoint {path}; {resume}")
-
-
-def epoch_line(row: dict, epochs: int, samples: int) -> str:
-    parts = [f"epoch {row['epoch']}/{epochs}", f"step {row['step']}", f"train_loss {row['train_loss']:.4f}"]
-    if row.get("train_acc") is not None:
-        parts.append(f"train_acc {100 * row['train_acc']:.2f}%")
-    if row["val_loss"] is not None:
-        parts.append(f"val_loss {row['val_loss']:.4f}")
-    if row["val_acc"] is not None:
-        parts.append(f"val_acc {100 * row['val_acc']:.2f}%")
-    parts += [f"lr {row['lr']:.3g}", f"{row['seconds']:.2f}s ({samples / max(row['seconds'], 1e-9):.0f} samples/s)"]
-    return "  ".join(parts)
-
-
-def fit(model: nn.Module, train_data, val_data=None, *, config: Config | None = None, resume: str | Path | None = None,
-        classes: list[str] | None = None, info: dict | None = None, test_data=None, **overrides) -> FitResult:
-    """Train `model` on `train_data` ((x, y) tensors or TensorData), evaluating on `val_data`.
-
-    `train_data` may also be any torch Dataset of (input, class index), e.g. the notes' `ants + bees`;
-    it then goes through a DataLoader with the config's `transforms`. Keyword overrides are config
-    fields (epochs=3, lr=0.1, loss="mse", ...). `resume` is a checkpoint of this model to continue.
-    `test_data`, kept apart from the validation data, is evaluated once when the run finishes.
-    Returns the trained model, the run folder and the per-epoch history.
-    """
-    built = getattr(model, "trainlab_build", {})  # a registry model: recorded so trainlab.load rebuilds it
-    cfg = config or Config(recipe="api", name=type(model).__name__.lower(), dataset="custom",
-                           **{"model": "custom", **built})
-    cfg = replace(cfg, **overrides) if overrides else cfg
-    train = as_tensor_data(train_data, "train_data")
-    val = as_tensor_data(val_data, "val_data") if val_data is not None else None
-    classes = classes or infer_classes(train, cfg.loss)
-    resume = Path(resume) if resume else None
-    state = ckpt.load(resume, resume=True) if resume else None  # on the CPU, every entry restore() reads checked
-    rt = build(cfg, model, train)
-    with StopFlag() as stop:
-        test = as_tensor_data(test_data, "test_data") if test_data is not None else None
-        trainer = Trainer(rt, train, val, classes=classes, info=info or {}, state=state, test=test,
-                          run_dir=resume.resolve().parent.parent if resume else None, stop=stop)
-        return trainer.run_all()
