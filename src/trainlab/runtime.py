@@ -119,6 +119,8 @@ def setup_device(cfg: Config, dist: Dist = Dist()) -> tuple[torch.device, str]:
         torch.set_num_threads(threads)
     if cfg.deterministic:
         make_deterministic()
+    elif device.type == "cuda":  # fixed batch shapes: let cuDNN time its algorithms once per shape (airbench does)
+        torch.backends.cudnn.benchmark = True
     return device, note
 
 
