@@ -97,6 +97,9 @@ class Config:
     lr_patience: int = _key(2, "scheduler=plateau: epochs without improvement before lr is multiplied by gamma")
     save_every_steps: int = _key(0, "also write last.pt every N optimizer steps (mid-epoch, resumable); 0: off")
     keep_last: int = _key(0, "keep the newest N checkpoints as checkpoints/step-NNNNNNN.pt; 0: only last/best")
+    # evaluation: what validation, the final test, eval, report and predict run (tta.py)
+    tta: str = _key("none", "test-time augmentation of image inputs in every evaluation: flip (mirror), "
+                            "translate (mirror and one-pixel shifts)")
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "loss": ("auto", "cross_entropy", "nll", "bce", "bce_logits", "mse", "l1"),
@@ -107,6 +110,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "optimizer": ("sgd", "adam", "adamw"),
     "scheduler": ("none", "step", "multistep", "plateau", "cosine", "onecycle"),
     "device": ("auto", "cpu", "cuda"),
+    "tta": ("none", "flip", "translate"),
 }
 NON_NEGATIVE = ("threads", "image_size", "max_steps", "lr", "momentum", "weight_decay", "max_lr", "seed", "patience",
                 "min_delta", "clip_grad_norm", "warmup_steps", "lr_patience", "save_every_steps", "keep_last")
