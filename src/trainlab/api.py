@@ -115,10 +115,11 @@ def resume(run: str, **overrides) -> FitResult:
 
 def load_checkpoint_model(state: dict, cfg: Config, path: Path,
                           model: torch.nn.Module | None = None) -> torch.nn.Module:
-    """The run's model (rebuilt, or `model` as given) with the checkpoint's weights, on the CPU."""
+    """The run's model (rebuilt, or `model` as given) with the checkpoint's weights, on the CPU: the
+    averaged weights of a run trained with ema (what its validation used), else the live ones."""
     model = model or model_for(cfg, state.get("classes") or [], tuple(state.get("input_shape") or ()))
     try:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(state["ema"] if "ema" in state else state["model"])
     except RuntimeError as e:
         raise UserError(f"{path}: the weights do not match model '{cfg.model}': {first_line(e)}") from e
     return model

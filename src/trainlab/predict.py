@@ -161,7 +161,8 @@ def load(run_or_checkpoint: str | Path, best: bool = False, device: str = "auto"
          model: torch.nn.Module | None = None, tta: str | None = None) -> Predictor:
     """A trained run or checkpoint as a Predictor (`.model`, `.classes`, `.predict(inputs)`).
     `model`: for a run of `trainlab.fit` on your own nn.Module, a fresh instance to load it into.
-    `.predict` applies the run's test-time augmentation, or `tta` (none, flip, translate) when given."""
+    `.model` holds the averaged weights of a run trained with ema; `.predict` applies the run's
+    test-time augmentation, or `tta` (none, flip, translate) when given."""
     return Predictor(run_or_checkpoint, best=best, device=device, model=model, tta=tta)
 
 

@@ -5,7 +5,7 @@ GradScaler that is enabled only for fp16), the memory format, the criterion and 
 on the device in that format. Training, `trainlab eval` and `predict` all go through a Runtime,
 so their batches, precision and loss cannot disagree: evaluation of a finished run reproduces the
 `val_loss` and `val_acc` of its last metrics row. Every evaluation and prediction calls
-`inference_model()`: the model under the config's `tta`.
+`inference_model()`: the averaged weights while training with `ema`, under the config's `tta`.
 """
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ class Runtime:
     dist: Dist = Dist()  # this process's place under torchrun (rank 0 of 1 otherwise)
     threads_note: str = ""  # how threads=0 chose; training prints it (eval/predict --json stay pure JSON)
     train_model: nn.Module | None = None  # what training calls: DDP(model) under torchrun, else model
+    averaged: nn.Module | None = None  # training with ema > 0: the weights' moving average (averaging.py)
 
     def __post_init__(self):
         # one reusable context: no per-step construction; disabled autocast costs nothing measurable
@@ -73,9 +74,14 @@ class Runtime:
                                   device=self.device, evaluation=True)
         return batches
 
+    @property
+    def evaluated(self) -> nn.Module:
+        """The weights evaluation and prediction use: the moving average while training with ema, else the model."""
+        return self.model if self.averaged is None else self.averaged
+
     def inference_model(self) -> nn.Module:
-        """What every evaluation and prediction calls, in eval mode: the model under the config's tta."""
-        return tta.wrap(self.model, self.cfg.tta).eval()
+        """What every evaluation and prediction calls, in eval mode: `evaluated` under the config's tta."""
+        return tta.wrap(self.evaluated, self.cfg.tta).eval()
 
     def evaluate(self, batches, num_classes: int, target_scale: list[float] | None = None) -> dict:
         return evaluate(self.inference_model(), batches, self.criterion, num_classes, self.autocast, target_scale)
