@@ -60,11 +60,11 @@ def tiny_run(out: Path, seed: int = 0, **options) -> Path:
                         **QUIET, **options).run_dir
 
 
-def weights(run_dir: Path, which: str = "last") -> dict:
-    """A run's checkpointed model state_dict."""
+def weights(run_dir: Path, which: str = "last", entry: str = "model") -> dict:
+    """A run's checkpointed model state_dict (entry "ema": its averaged weights)."""
     from trainlab import checkpoint
 
-    return checkpoint.load(Path(run_dir) / "checkpoints" / f"{which}.pt")["model"]
+    return checkpoint.load(Path(run_dir) / "checkpoints" / f"{which}.pt")[entry]
 
 
 def assert_bitwise_equal(a: dict, b: dict) -> None:
@@ -72,6 +72,23 @@ def assert_bitwise_equal(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def eval_reproduces_last_row(run_dir: Path, capsys) -> dict:
+    """`trainlab eval RUN --json` of a run that validated on its test split: its loss and accuracy
+    equal those of the run's last metrics row (checked); returns the result."""
+    import json
+
+    from trainlab.cli import main
+    from trainlab.runs import read_metrics
+
+    row = read_metrics(run_dir)[-1]
+    capsys.readouterr()
+    assert main(["eval", str(run_dir), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["loss"] == pytest.approx(float(row["val_loss"]), rel=1e-5)
+    assert result["accuracy"] == pytest.approx(float(row["val_acc"]), rel=1e-5)
+    return result
 
 
 # ---------------------------------------------------------------- small finished runs of each kind

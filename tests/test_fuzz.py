@@ -98,6 +98,7 @@ FIT_VALUES = {
     "save_every": st.integers(-1, 3), "max_steps": st.integers(-1, 3), "drop_last": st.booleans(),
     "loss": st.sampled_from(["auto", "cross_entropy", "nll", "mse", "bce", "l1"]),
     "name": st.sampled_from(["ok", "../up", "/abs", ".", "a/b", "x" * 300]),
+    "ema": st.floats(-1, 2), "tta": st.sampled_from(["none", "flip", "translate", "rotate"]),
 }
 overrides = st.lists(st.sampled_from(sorted(FIT_VALUES)), min_size=1, max_size=4, unique=True).flatmap(
     lambda keys: st.fixed_dictionaries({k: FIT_VALUES[k] for k in keys}))

@@ -122,7 +122,7 @@ def train(recipe: str = "mnist-cnn", **overrides) -> FitResult:
 # loss, optimizer, batch size, ...) would make the run's record disagree with its checkpoint.
 RESUMABLE = {"epochs", "max_steps", "log_every", "save_every", "tensorboard", "plots", "device", "threads",
              "workers", "data_dir", "eval_batch_size", "mirror", "download", "cache", "amp", "deterministic",
-             "quiet", "patience", "min_delta", "save_every_steps", "keep_last"}
+             "quiet", "patience", "min_delta", "save_every_steps", "keep_last", "tta"}
 
 
 def resume(run: str, **overrides) -> FitResult:
@@ -144,10 +144,11 @@ def resume(run: str, **overrides) -> FitResult:
 
 def load_checkpoint_model(state: dict, cfg: Config, path: Path,
                           model: torch.nn.Module | None = None) -> torch.nn.Module:
-    """The run's model (rebuilt, or `model` as given) with the checkpoint's weights, on the CPU."""
+    """The run's model (rebuilt, or `model` as given) with the checkpoint's weights, on the CPU: the
+    averaged weights of a run trained with ema (what its validation used), else the live ones."""
     model = model or model_for(cfg, state.get("classes") or [], tuple(state.get("input_shape") or ()))
     try:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(state["ema"] if "ema" in state else state["model"])
     except RuntimeError as e:
         raise UserError(f"{path}: the weights do not match model '{cfg.model}': {first_line(e)}") from e
     return model

@@ -322,4 +322,4 @@ def _unlike(ref: object, value: object, where: str) -> str | None:
 CHECKS = {"model": _model, "config": _config, "epoch": _count, "step": _count, "classes": _classes,
           "info": _dict, "input_shape": _shape, "data_shape": _shape, "metrics": _dict,
           "optimizer": _optimizer, "scheduler": _dict_or_none, "scaler": _dict_or_none, "rng": _rng,
-          "loader": _loader, "progress": _progress}
+          "loader": _loader, "progress": _progress, "ema": _model}

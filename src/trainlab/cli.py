@@ -85,6 +85,7 @@ def add_run_commands(sub) -> None:
     """Subcommands that work on finished runs, and the tools."""
     p = sub.add_parser("report", help="evaluate a run, (re)write its plots and print its per-epoch metrics")
     p.add_argument("run", metavar="RUN")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="evaluation settings, e.g. tta=flip")
     p.add_argument("--best", action="store_true", help="use best.pt instead of last.pt")
     p.add_argument("--html", action="store_true", help="also write RUN/report.html, one self-contained page")
     p = sub.add_parser("compare", help="runs side by side: config differences, final metrics, curves")
@@ -96,6 +97,8 @@ def add_run_commands(sub) -> None:
     p.add_argument("run", metavar="RUN_OR_CHECKPOINT")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
     p.add_argument("--top-k", type=int, default=3, help="classes to show per input (default 3)")
+    p.add_argument("--tta", choices=["none", "flip", "translate"],
+                   help="test-time augmentation of image inputs (default: the run's own tta)")
     p.add_argument("--best", action="store_true", help="use best.pt instead of last.pt")
     p.add_argument("--json", action="store_true", help="print JSON")
     p = sub.add_parser("export", help="export a run's model as TorchScript, ONNX or safetensors, checked "
@@ -121,7 +124,7 @@ def add_run_commands(sub) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value")
 
 
-KEY_VALUE_COMMANDS = ("train", "config", "eval", "data")
+KEY_VALUE_COMMANDS = ("train", "config", "eval", "data", "report")
 
 
 def check_option_style(argv: list[str]) -> None:

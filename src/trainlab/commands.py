@@ -120,9 +120,10 @@ def cmd_report(args) -> int:
     if args.html:
         return cmd_report_html(args)
     from . import api
+    from .config import parse_overrides
     from .report import format_eval, format_history, history_from_csv
 
-    result, paths = api.report_run(args.run, best=args.best)
+    result, paths = api.report_run(args.run, best=args.best, **parse_overrides(args.overrides))
     history = history_from_csv(paths[0].parent.parent) if paths else []
     if history:
         print(format_history(history))
@@ -132,10 +133,12 @@ def cmd_report(args) -> int:
 
 
 def cmd_report_html(args) -> int:
+    from .config import parse_overrides
     from .html_report import build_report
     from .report import format_eval, format_history
 
-    path, info, evaluation = build_report(args.run, best=args.best, plots=True)
+    path, info, evaluation = build_report(args.run, best=args.best, plots=True,
+                                          overrides=parse_overrides(args.overrides))
     if info.history:
         print(format_history(info.history))
     print(format_eval(evaluation.result) if "dataset" in evaluation.result else evaluation.note)
@@ -165,7 +168,7 @@ def cmd_runs(args) -> int:
 def cmd_predict(args) -> int:
     from .predict import format_predictions, load
 
-    results = load(args.run, best=args.best).predict(args.inputs, top_k=args.top_k)
+    results = load(args.run, best=args.best, tta=args.tta).predict(args.inputs, top_k=args.top_k)
     failed = [r for r in results if r.error]
     if args.json:  # every input has its entry, errors included: the JSON is data for a program
         print(json.dumps([r.as_dict() for r in results], indent=2))

@@ -99,6 +99,11 @@ class Config:
     lr_patience: int = _key(2, "scheduler=plateau: epochs without improvement before lr is multiplied by gamma")
     save_every_steps: int = _key(0, "also write last.pt every N optimizer steps (mid-epoch, resumable); 0: off")
     keep_last: int = _key(0, "keep the newest N checkpoints as checkpoints/step-NNNNNNN.pt; 0: only last/best")
+    # evaluation: what validation, the final test, eval, report and predict run (tta.py, averaging.py)
+    ema: float = _key(0.0, "exponential moving average of the weights, decay per optimizer step in [0, 1): "
+                           "validation, best.pt, eval and predict use the average; 0: off")
+    tta: str = _key("none", "test-time augmentation of image inputs in every evaluation: flip (mirror), "
+                            "translate (mirror and one-pixel shifts)")
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "loss": ("auto", "cross_entropy", "nll", "bce", "bce_logits", "mse", "l1"),
@@ -110,6 +115,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "scheduler": ("none", "step", "multistep", "plateau", "cosine", "onecycle"),
     "device": ("auto", "cpu", "cuda"),
     "graph": ("auto", "true", "false"),
+    "tta": ("none", "flip", "translate"),
 }
 NON_NEGATIVE = ("threads", "image_size", "max_steps", "lr", "momentum", "weight_decay", "max_lr", "seed", "patience",
                 "min_delta", "clip_grad_norm", "warmup_steps", "lr_patience", "save_every_steps", "keep_last")
@@ -195,7 +201,7 @@ def _check_range(key: str, out: object) -> None:
         raise bad(f"at most {MAX_THREADS}")
     if key == "seed" and out > MAX_SEED:
         raise bad("at most 2**63 - 1")
-    if key == "label_smoothing" and not 0.0 <= out < 1.0:
+    if key in ("label_smoothing", "ema") and not 0.0 <= out < 1.0:
         raise bad("must be in [0, 1)")
     if key == "test_fraction" and not 0.0 < out < 1.0:
         raise bad("must be between 0 and 1")

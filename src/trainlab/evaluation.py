@@ -19,7 +19,8 @@ def evaluate(model: nn.Module, batches, criterion: Criterion, num_classes: int,
              target_scale: list[float] | None = None) -> dict:
     """{loss, samples} plus, for classification, accuracy, per-class accuracy, the confusion matrix
     and macro precision/recall/F1; for regression RMSE/MAE/R² (in target units via `target_scale`
-    [mean, std] when the targets were standardised)."""
+    [mean, std] when the targets were standardised). `model`: what `Runtime.inference_model()` gives
+    (averaged weights, test-time augmentation), so that every evaluation runs the same thing."""
     model.eval()
     autocast = autocast or contextlib.nullcontext()
     device = batches.device

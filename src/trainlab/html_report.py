@@ -34,9 +34,10 @@ class Evaluation:
     plots: list[Path] = field(default_factory=list)
 
 
-def evaluate_for_report(info: RunInfo, best: bool = False, plots: bool = False) -> Evaluation:
-    """Evaluate the run's checkpoint on its test split and find its worst-predicted examples;
-    with plots=True also (re)write plots/ as `trainlab report` does."""
+def evaluate_for_report(info: RunInfo, best: bool = False, plots: bool = False,
+                        overrides: dict | None = None) -> Evaluation:
+    """Evaluate the run's checkpoint on its test split (config `overrides`, e.g. tta) and find its
+    worst-predicted examples; with plots=True also (re)write plots/ as `trainlab report` does."""
     from . import api
     from .report import prediction_sample
     from .worst import describe, row_header, worst_examples
@@ -44,7 +45,7 @@ def evaluate_for_report(info: RunInfo, best: bool = False, plots: bool = False) 
     if "custom" in (info.config.get("model"), info.config.get("dataset")):
         return _stored_evaluation(info, best, "its model and data were passed to trainlab.fit in Python")
     try:
-        result, rt, batches, cfg = api.evaluate_checkpoint(str(info.path), best)
+        result, rt, batches, cfg = api.evaluate_checkpoint(str(info.path), best, **(overrides or {}))
     except UserError as e:
         return _stored_evaluation(info, best, str(e))
     raw = worst_examples(rt, batches)
@@ -91,9 +92,9 @@ def report_html(run: str | Path, best: bool = False, out: str | Path | None = No
 
 
 def build_report(run: str | Path, best: bool = False, out: str | Path | None = None,
-                 plots: bool = False) -> tuple[Path, RunInfo, Evaluation]:
+                 plots: bool = False, overrides: dict | None = None) -> tuple[Path, RunInfo, Evaluation]:
     info = read_run(run)
-    evaluation = evaluate_for_report(info, best, plots)
+    evaluation = evaluate_for_report(info, best, plots, overrides)
     path = Path(out) if out else info.path / "report.html"
     try:
         path.write_text(render(info, evaluation), encoding="utf-8")

@@ -50,11 +50,12 @@ class Predictor:
     """A trained run ready to predict: `trainlab.load(run).predict(["cat.jpg", "rows.csv"])`."""
 
     def __init__(self, run_or_checkpoint: str | Path, best: bool = False, device: str = "auto",
-                 model: torch.nn.Module | None = None):
+                 model: torch.nn.Module | None = None, tta: str | None = None):
         from .api import load_checkpoint_model, open_run
         from .runtime import build
 
-        self.path, state, self.config = open_run(str(run_or_checkpoint), best, device=device)
+        overrides = {"device": device, **({"tta": tta} if tta is not None else {})}  # tta None: the run's own
+        self.path, state, self.config = open_run(str(run_or_checkpoint), best, **overrides)
         self.classes = list(state.get("classes") or [])
         self.info = state.get("info") or {}
         self.data_shape = tuple(state.get("data_shape") or state.get("input_shape") or ())
@@ -157,10 +158,12 @@ class Predictor:
 
 
 def load(run_or_checkpoint: str | Path, best: bool = False, device: str = "auto",
-         model: torch.nn.Module | None = None) -> Predictor:
+         model: torch.nn.Module | None = None, tta: str | None = None) -> Predictor:
     """A trained run or checkpoint as a Predictor (`.model`, `.classes`, `.predict(inputs)`).
-    `model`: for a run of `trainlab.fit` on your own nn.Module, a fresh instance to load it into."""
-    return Predictor(run_or_checkpoint, best=best, device=device, model=model)
+    `model`: for a run of `trainlab.fit` on your own nn.Module, a fresh instance to load it into.
+    `.model` holds the averaged weights of a run trained with ema; `.predict` applies the run's
+    test-time augmentation, or `tta` (none, flip, translate) when given."""
+    return Predictor(run_or_checkpoint, best=best, device=device, model=model, tta=tta)
 
 
 def format_predictions(results: list[Prediction]) -> str:

@@ -126,11 +126,11 @@ def prediction_sample(rt, batches, count: int = 16) -> tuple | None:
     if not rt.criterion.is_classification:
         return None
     buckets: dict[tuple[int, bool], list] = {}  # (true class, right?) -> [(image, predicted)]
-    rt.model.eval()
+    model = rt.inference_model()  # the weights and test-time augmentation every evaluation uses
     with torch.no_grad():
         for x, y in batches.epoch():
             with rt.autocast:
-                pred = rt.criterion.predict(rt.model(x).float())
+                pred = rt.criterion.predict(model(x).float())
             for image, t, p in zip(x.float().cpu(), y.tolist(), pred.tolist()):
                 bucket = buckets.setdefault((int(t), t == p), [])
                 if len(bucket) < PER_BUCKET:

@@ -24,7 +24,7 @@ class Progress:
 
 @dataclass
 class FitResult:
-    model: nn.Module
+    model: nn.Module  # the trained model; with ema > 0 its averaged copy, the weights the metrics come from
     run_dir: Path | None
     history: list[dict] = field(default_factory=list)
     metrics: dict = field(default_factory=dict)  # the last evaluation (of the validation data)

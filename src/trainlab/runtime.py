@@ -4,7 +4,8 @@
 GradScaler that is enabled only for fp16), the memory format, the criterion and puts the model
 on the device in that format. Training, `trainlab eval` and `predict` all go through a Runtime,
 so their batches, precision and loss cannot disagree: evaluation of a finished run reproduces the
-`val_loss` and `val_acc` of its last metrics row.
+`val_loss` and `val_acc` of its last metrics row. Every evaluation and prediction calls
+`inference_model()`: the averaged weights while training with `ema`, under the config's `tta`.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import distributed
+from . import distributed, tta
 from .checkpoint import first_line
 from .config import Config, replace
 from .data import TensorData
@@ -44,6 +45,7 @@ class Runtime:
     dist: Dist = Dist()  # this process's place under torchrun (rank 0 of 1 otherwise)
     threads_note: str = ""  # how threads=0 chose; training prints it (eval/predict --json stay pure JSON)
     train_model: nn.Module | None = None  # what training calls: DDP(model) under torchrun, else model
+    averaged: nn.Module | None = None  # training with ema > 0: the weights' moving average (averaging.py)
 
     def __post_init__(self):
         # one reusable context: no per-step construction; disabled autocast costs nothing measurable.
@@ -74,8 +76,17 @@ class Runtime:
                                   device=self.device, evaluation=True)
         return batches
 
+    @property
+    def evaluated(self) -> nn.Module:
+        """The weights evaluation and prediction use: the moving average while training with ema, else the model."""
+        return self.model if self.averaged is None else self.averaged
+
+    def inference_model(self) -> nn.Module:
+        """What every evaluation and prediction calls, in eval mode: `evaluated` under the config's tta."""
+        return tta.wrap(self.evaluated, self.cfg.tta).eval()
+
     def evaluate(self, batches, num_classes: int, target_scale: list[float] | None = None) -> dict:
-        return evaluate(self.model, batches, self.criterion, num_classes, self.autocast, target_scale)
+        return evaluate(self.inference_model(), batches, self.criterion, num_classes, self.autocast, target_scale)
 
     def normalization(self) -> tuple[list[float], list[float]]:
         """(mean, std) the inputs were normalised with (from Normalize in transforms or the keys)."""
@@ -86,11 +97,10 @@ class Runtime:
     @torch.no_grad()
     def outputs(self, batches) -> torch.Tensor:
         """The model's float32 outputs for every batch, in order, on the CPU."""
-        self.model.eval()
-        out = []
+        model, out = self.inference_model(), []
         for x, _ in batches.epoch():
             with self.autocast:
-                out.append(self.model(x).float())
+                out.append(model(x).float())
         return torch.cat(out).cpu()
 
 
@@ -102,6 +112,8 @@ def build(cfg: Config, model: nn.Module, data=None) -> Runtime:
     if note:  # record the automatic choice: CPU sums depend on the thread count, so a resume reuses it
         cfg = replace(cfg, threads=torch.get_num_threads())
     device = distributed.setup(dist, device)
+    if isinstance(data, TensorData):  # before anything runs: tta is for image batches only
+        tta.check_inputs(cfg.tta, (len(data), *data.x.shape[1:]))
     amp = setup_precision(cfg, device)
     criterion = Criterion(cfg.loss, cfg.reduction, cfg.label_smoothing)
     nhwc = cfg.channels_last and is_image_tensor(data) and uses_conv(model)
@@ -211,6 +223,7 @@ def check_model_accepts(rt: Runtime, samples: list, classes: list[str]) -> None:
     model.eval()
     for x, y in samples:
         x, y = x[:2], y[:2]
+        tta.check_inputs(rt.cfg.tta, x.shape)  # also inputs that come from a Dataset, not tensors
         try:
             with torch.no_grad():
                 out = model(x)

@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import averaging, graphs
 from . import checkpoint as ckpt
-from . import graphs
 from .config import replace, to_dict
 from .data import TensorData
 from .distributed import all_sum, broadcast
@@ -41,6 +41,7 @@ class Trainer:
         self.progress, self.history, self.last_eval = Progress(), [], {}
         self.setup_data(train, val)
         self.setup_optimizer()
+        self.ema = averaging.attach(rt, self.cfg.ema)  # ema > 0: evaluation uses the averaged weights
         if state:
             self.restore(state)
         self.setup_run(run_dir, resumed=state is not None)
@@ -76,7 +77,8 @@ class Trainer:
         rt = self.rt
         reason = graphs.why_not(rt.device, rt.dist.active, rt.scaler.is_enabled(), self.optimizer)
         capture, line = graphs.decide(self.cfg.graph, reason, rt.device)
-        self.graph = graphs.GraphStep(lambda group: self.eager_step(group, 1), [rt.model], self.optimizer,
+        modules = [rt.model] + ([self.ema.module] if self.ema else [])  # what a step changes, put back after warm-up
+        self.graph = graphs.GraphStep(lambda group: self.eager_step(group, 1), modules, self.optimizer,
                                       rt.device) if capture else None
         if line and not self.cfg.quiet:
             self.say(line)
@@ -158,6 +160,8 @@ class Trainer:
             nn.utils.clip_grad_norm_(rt.model.parameters(), self.cfg.clip_grad_norm)
         rt.scaler.step(opt)  # plain opt.step() unless fp16 loss scaling is on
         rt.scaler.update()
+        if self.ema:  # the moving average follows every optimizer step (averaging.py)
+            self.ema.update()
         return stats
 
     def weighted(self, loss: torch.Tensor, micro: int, samples: int) -> torch.Tensor:
@@ -284,7 +288,8 @@ class Trainer:
                 "loader": self.train_batches.state_dict(), "progress": asdict(self.progress),
                 "epoch": self.progress.epoch, "step": self.progress.step, "config": to_dict(self.cfg),
                 "classes": self.classes, "info": self.info, "input_shape": list(self.example.shape[1:]),
-                "metrics": self.last_eval, "data_shape": self.info.get("data_shape") or self.data_shape}
+                "metrics": self.last_eval, "data_shape": self.info.get("data_shape") or self.data_shape,
+                **({"ema": self.ema.state_dict()} if self.ema else {})}  # the averaged weights eval/predict load
 
     def say(self, line: str) -> None:
         if self.main:
@@ -307,6 +312,7 @@ class Trainer:
         except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as e:  # torch's varied complaints
             raise UserError(f"the checkpoint does not fit model '{self.cfg.model}' with optimizer "
                             f"'{self.cfg.optimizer}': {first_line(e)}") from e
+        averaging.restore(self.ema, state, self.cfg.ema)
         if state.get("scheduler"):
             self.schedule.load_state_dict(state["scheduler"])
         if state.get("scaler"):
@@ -332,7 +338,7 @@ class Trainer:
                   f"trainlab train --resume {self.run.path} epochs=N (N > {p.epoch})"
                   + (" patience=0" if p.early_stopped else ""))
             self.run.close()
-            return FitResult(self.rt.model, self.run.path, self.history, self.last_eval)
+            return FitResult(self.rt.evaluated, self.run.path, self.history, self.last_eval)
         try:
             while p.epoch < cfg.epochs and not p.early_stopped:
                 finished = self.train_epoch()
@@ -347,7 +353,7 @@ class Trainer:
             self.plots()
         test = self.evaluate_test() if self.test is not None and p.epoch >= cfg.epochs else {}
         self.say(f"run saved in {self.run.path}")
-        return FitResult(self.rt.model, self.run.path, self.history, self.last_eval, test)
+        return FitResult(self.rt.evaluated, self.run.path, self.history, self.last_eval, test)
 
     def evaluate_test(self) -> dict:
         """The finished model on the test data, kept apart from validation: one line, and the result."""

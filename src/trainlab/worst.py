@@ -42,12 +42,12 @@ def worst_examples(rt, batches, k: int = 12) -> list[dict]:
     """The k highest-loss test samples as dicts of tensors, worst first, through the run's runtime
     (its precision and memory format); per-sample losses without label smoothing."""
     criterion = Criterion(rt.cfg.loss, "none")
-    rt.model.eval()
+    model = rt.inference_model()  # the weights and test-time augmentation every evaluation uses
     kept: dict[str, torch.Tensor] | None = None
     offset = 0
     for x, y in batches.epoch():
         with rt.autocast:
-            out = rt.model(x).float()
+            out = model(x).float()
         losses = criterion(out, y).reshape(len(y), -1).mean(1)
         top = losses.topk(min(k, len(losses))).indices
         batch = {"x": x[top].float().cpu(), "y": y[top].cpu(), "out": out[top].cpu(), "loss": losses[top].cpu(),
