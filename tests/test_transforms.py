@@ -47,3 +47,47 @@ def test_fast_and_fallback_paths_give_the_same_batches():
         for (xa, ya), (xb, yb) in zip(fast.epoch(), slow.epoch(), strict=True):
             assert torch.equal(ya, yb)
             assert torch.allclose(xa, xb, atol=1e-6)
+
+
+@pytest.mark.parametrize("text,batched", [
+    ("RandomCrop(32, padding=2)", True),
+    ("RandomCrop(32, padding=2, padding_mode='reflect')", True),
+    ("RandomCrop((28, 30))", True),
+    ("RandomCrop(32, padding=[2, 4])", False),  # per-side padding: torchvision per sample
+    ("RandomCrop(32, pad_if_needed=True)", False),
+    ("RandomCrop(32, fill=(1, 2, 3))", False),
+    ("RandomHorizontalFlip(p=0.3)", True),
+    ("Normalize([0.5], [0.2])", True),
+    ("ToTensor()", True),
+    ("RandomVerticalFlip()", False),
+])
+def test_which_arguments_run_batched(text, batched):
+    from trainlab.data.transforms import runs_batched
+
+    assert runs_batched(parse(text)) is batched
+
+
+def test_same_size_resize_and_crop_are_skipped():
+    from trainlab.data.transforms import same_size
+
+    assert same_size(parse("CenterCrop(32)"), 32, 32) and same_size(parse("Resize(32)"), 32, 48)
+    assert same_size(parse("CenterCrop([32, 32])"), 32, 32)
+    assert not same_size(parse("CenterCrop(28)"), 32, 32) and not same_size(parse("Resize(32, max_size=40)"), 32, 48)
+
+
+def test_a_batched_pipeline_never_imports_torchvision():
+    """torchvision costs seconds at start-up; a run whose transforms all run batched does without it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch\n"
+            "from trainlab.data import TensorData\n"
+            "from trainlab.data.plan import plan_batches\n"
+            "d = TensorData(torch.zeros(8, 3, 32, 32, dtype=torch.uint8), torch.zeros(8, dtype=torch.int64))\n"
+            "t, v = plan_batches(d, d, transforms=['RandomCrop(32, padding=2, padding_mode=\"reflect\")',\n"
+            "    'RandomHorizontalFlip()'], mean=[0.5], std=[0.2], batch_size=4, eval_batch_size=4, seed=0,\n"
+            "    drop_last=False, channels_last=False, workers=0, device=torch.device('cpu'))\n"
+            "next(iter(t.epoch())), next(iter(v.epoch()))\n"
+            "print('torchvision' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr

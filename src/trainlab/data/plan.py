@@ -13,7 +13,7 @@ from . import TensorData
 from .batches import Normalize, TensorBatches
 from .loader import LoaderBatches
 from .transforms import (RANDOM, BatchAugment, Spec, batchable, build_one, decode_size, eval_version,
-                         normalize_args, parse_all, per_sample_pipeline)
+                         normalize_args, parse_all, per_sample_pipeline, same_size)
 
 
 def resize_tensors(data: TensorData | None, specs: list[Spec]) -> TensorData | None:
@@ -24,8 +24,9 @@ def resize_tensors(data: TensorData | None, specs: list[Spec]) -> TensorData | N
         return data
     x = data.x
     for s in steps:
-        x = build_one(s)(x)
-    return TensorData(x.contiguous(), data.y)
+        if not same_size(s, *x.shape[-2:]):
+            x = build_one(s)(x)
+    return data if x is data.x else TensorData(x.contiguous(), data.y)
 
 
 def plan_batches(train, val, *, transforms: list[str], mean: list[float], std: list[float], batch_size: int,

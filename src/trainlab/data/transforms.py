@@ -50,7 +50,8 @@ def parse(text: str) -> Spec:
     if node.func.id not in SUPPORTED:
         raise UserError(f"unknown transform '{node.func.id}'; supported: {', '.join(SUPPORTED)}")
     spec = Spec(node.func.id, args, kwargs)
-    build_one(spec)  # bad arguments fail here, with the transform named
+    if not runs_batched(spec):
+        build_one(spec)  # bad arguments fail here, with the transform named
     return spec
 
 
@@ -94,7 +95,56 @@ def decode_size(specs: list[Spec]) -> tuple[list[Spec], list[Spec]]:
 
 
 def batchable(specs: list[Spec]) -> bool:
-    return all(s.name in BATCHED for s in specs)
+    return all(runs_batched(s) for s in specs)
+
+
+# torchvision v2's signatures of the steps that run batched, with the arguments the batched versions
+# support. Checking them here means a run whose pipeline is all batched never imports torchvision,
+# which takes 2-4 s at start-up (as long as a whole cifar10-fast training on a GPU).
+def _no_arguments() -> bool:
+    return True
+
+
+def _normalize(mean, std, inplace=False) -> bool:
+    return all(isinstance(v, (int, float)) for v in [*mean, *std]) and len(mean) == len(std) and not inplace
+
+
+def _random_crop(size, padding=None, pad_if_needed=False, fill=0, padding_mode="constant") -> bool:
+    sizes = [size] if isinstance(size, int) else list(size) if isinstance(size, (list, tuple)) else [None]
+    return (len(sizes) in (1, 2) and all(isinstance(v, int) and v > 0 for v in sizes)
+            and (padding is None or isinstance(padding, int) and padding >= 0) and not pad_if_needed
+            and isinstance(fill, (int, float)) and padding_mode in ("constant", "edge", "reflect", "symmetric"))
+
+
+def _horizontal_flip(p=0.5) -> bool:
+    return isinstance(p, (int, float)) and 0 <= p <= 1
+
+
+BATCHED_ARGUMENTS = {"ToTensor": _no_arguments, "ToImage": _no_arguments, "Normalize": _normalize,
+                     "RandomCrop": _random_crop, "RandomHorizontalFlip": _horizontal_flip}
+assert set(BATCHED_ARGUMENTS) == set(BATCHED)
+
+
+def runs_batched(spec: Spec) -> bool:
+    """True when the batched version takes these arguments (otherwise torchvision runs it per sample)."""
+    try:
+        return spec.name in BATCHED_ARGUMENTS and bool(BATCHED_ARGUMENTS[spec.name](*spec.args, **dict(spec.kwargs)))
+    except TypeError:  # arguments that do not fit the signature: torchvision names the problem
+        return False
+
+
+def same_size(spec: Spec, height: int, width: int) -> bool:
+    """A Resize or CenterCrop to the size the images already have: nothing to do (and no torchvision
+    import), e.g. the CenterCrop(32) that evaluation makes of RandomCrop(32, padding=2)."""
+    kw = dict(spec.kwargs)
+    size = spec.args[0] if spec.args else kw.get("size")
+    if spec.name not in DECODE or len(spec.args) > 1 or set(kw) - {"size", "antialias", "interpolation"}:
+        return False
+    if isinstance(size, (list, tuple)) and len(size) in (1, 2):
+        return (height, width) == (size[0], size[-1])
+    if spec.name == "Resize":
+        return isinstance(size, int) and min(height, width) == size
+    return isinstance(size, int) and height == width == size
 
 
 def per_sample_pipeline(specs: list[Spec], mean: list[float], std: list[float]):
