@@ -23,7 +23,7 @@ from .distributed import all_sum, broadcast
 from .errors import Diverged, Interrupted, UserError
 from .interrupt import StopFlag
 from .metrics import count_correct
-from .optim import Schedule, build_optimizer, build_scheduler
+from .optim import Schedule, build_optimizer, build_scheduler, param_groups
 from .results import FitResult, Progress
 from .progress import make_bar
 from .runs import Run, unique_dir
@@ -60,13 +60,14 @@ class Trainer:
 
     def setup_optimizer(self) -> None:
         cfg = self.cfg
-        self.optimizer = build_optimizer(self.rt.model.parameters(), cfg.optimizer, cfg.lr, cfg.momentum,
-                                         cfg.nesterov, cfg.weight_decay, cfg.betas)
+        self.optimizer = build_optimizer(param_groups(self.rt.model, cfg.bias_lr_scale), cfg.optimizer, cfg.lr,
+                                         cfg.momentum, cfg.nesterov, cfg.weight_decay, cfg.betas)
         self.steps_per_epoch = math.ceil(len(self.train_batches) / cfg.grad_accum)
         scheduler, per_step = build_scheduler(
             self.optimizer, cfg.scheduler, epochs=cfg.epochs, steps_per_epoch=self.steps_per_epoch,
             step_size=cfg.step_size, gamma=cfg.gamma, milestones=cfg.milestones, max_lr=cfg.max_lr,
-            lr_patience=cfg.lr_patience, mode="max")  # the score is val_acc, or -val_loss
+            lr_patience=cfg.lr_patience, mode="max",  # the score is val_acc, or -val_loss
+            start_factor=cfg.start_factor, peak_at=cfg.peak_at, end_factor=cfg.end_factor)
         self.schedule = Schedule(self.optimizer, scheduler, per_step, cfg.warmup_steps)
 
     def setup_run(self, run_dir: Path | None, resumed: bool) -> None:
