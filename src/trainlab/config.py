@@ -36,6 +36,7 @@ class Config:
     head: str = _key("replace", "torchvision backbones: replace the last Linear, or append one (notes 000)")
     weights: str = _key("", "torchvision backbones: path of a local ImageNet state_dict file (empty: random init)")
     freeze: bool = _key(False, "torchvision backbones: train the new head only")
+    whiten: bool = _key(False, "first Conv2d set from the training images' patch covariance (whitening) and frozen")
     dataset: str = _key("mnist-sample", "registered dataset (trainlab ls)")
     data_dir: str = _key("", "dataset folder; default: $TRAINLAB_DATA, else ~/.cache/trainlab-data")
     data_path: str = _key("", "a user's own folder of images or CSV file")

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import checkpoint as ckpt
+from . import checkpoint as ckpt, whitening
 from .config import Config, replace, to_dict
 from .data import TensorData
 from .data.inputs import as_tensor_data, infer_classes
@@ -39,6 +39,7 @@ class Trainer:
         self.main = rt.dist.main  # only rank 0 prints and writes
         self.progress, self.history, self.last_eval = Progress(), [], {}
         self.setup_data(train, val)
+        self.setup_whitening(fresh=not state)  # before the optimizer: a frozen weight stays out of it
         self.setup_optimizer()
         if state:
             self.restore(state)
@@ -57,6 +58,11 @@ class Trainer:
         self.data_shape = list(train.x.shape[1:]) if isinstance(train, TensorData) else list(self.example.shape[1:])
         checks = [self.train_batches.sample(2, augmented=True), (self.val_batches or self.train_batches).sample(2)]
         check_model_accepts(self.rt, checks, self.classes)
+
+    def setup_whitening(self, fresh: bool) -> None:
+        """whiten=true: the first Conv2d whitens the training images' patches, frozen (whitening.py)."""
+        if self.cfg.whiten:
+            whitening.setup(self.rt, self.train_batches, fresh)
 
     def setup_optimizer(self) -> None:
         cfg = self.cfg
