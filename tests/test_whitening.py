@@ -123,3 +123,25 @@ def test_whiten_needs_a_conv_and_images(runs, blobs):
     with pytest.raises(UserError, match=r"whiten=true needs image inputs \(N, C, H, W\); the data are \(12,\)"):
         trainlab.fit(FlatToImage(), (x, torch.arange(64) % 3), whiten=True, out_dir=str(runs), **QUIET)
     assert not runs.exists()  # refused before the run folder was made
+
+
+def test_whitened_run_under_torchrun_equals_one_process(runs):
+    """DDP must be built after the weight is frozen (else it waits for a gradient that never comes)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from trainlab import api
+
+    one = api.train("mnist-cnn", batch_size=64, name="one", whiten=True, max_steps=4, out_dir=str(runs), **QUIET)
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1"}
+    two = subprocess.run([sys.executable, "-m", "trainlab", "train", "mnist-cnn", "batch_size=32", "nproc=2",
+                          "name=two", "whiten=true", "max_steps=4", f"out_dir={runs}", "tensorboard=false",
+                          "plots=false"], capture_output=True, text=True, timeout=300, env=env)
+    assert two.returncode == 0, two.stderr[-3000:]
+    a, b = weights(one.run_dir), weights(runs / "two")
+    assert torch.equal(a["conv1.weight"], b["conv1.weight"])  # the same whitening on every rank, untouched
+    for k in a:  # gloo sums the two halves' gradients in another order than one batch does
+        assert torch.allclose(a[k], b[k], atol=1e-5, rtol=0), k
