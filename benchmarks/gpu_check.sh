@@ -3,7 +3,8 @@
 #   bash benchmarks/gpu_check.sh [DATASETS_DIR]
 # Runs from the source tree (PYTHONPATH=src). DATASETS_DIR (default .gpu/datasets) holds a copy of
 # ../shared/datasets (prepare.py, mnist/, cifar10-jpg.tar.gz, ...); it is unpacked to /tmp/trainlab-data.
-# Then: the GPU tests, the whole suite, the GPU benchmark; one table at the end, JSON in
+# Then: the GPU tests, the whole suite, the GPU benchmark, airbench94 against cifar10-fast (with the
+# airbench wheel from .whl/ if there is one); one table at the end, JSON in
 # benchmarks/results/. Without CUDA it says so and exits 0 after the CPU part (the GPU tests skip).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +39,11 @@ fi
 step "whole suite" 1800 python3 -m pytest -q -p no:cacheprovider -x
 if [ "$cuda" = 1 ]; then
     step "GPU benchmark (amp per recipe)" 900 python3 benchmarks/gpu_bench.py
+    if ls .whl/airbench-*.whl >/dev/null 2>&1; then  # the wheel travels in .whl/ (ignored by git)
+        python3 -m pip install --no-index --no-deps --quiet --target /tmp/site .whl/airbench-*.whl \
+            && export PYTHONPATH="/tmp/site:$PYTHONPATH"
+    fi
+    step "airbench94 vs cifar10-fast" 900 python3 benchmarks/airbench_vs_trainlab.py
 fi
 echo
 echo "== summary"

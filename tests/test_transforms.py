@@ -36,6 +36,29 @@ def test_batch_random_crop_and_flip():
     assert not torch.equal(out, aug(x, epoch=1, batch=0))
 
 
+@pytest.mark.parametrize("mode,extra", [("reflect", ""), ("edge", ""), ("symmetric", ""), ("constant", ", fill=7")])
+def test_batch_random_crop_pads_as_torchvision_does(mode, extra):
+    from torchvision.transforms.v2 import functional as TF
+
+    x = torch.randint(0, 256, (16, 3, 6, 6), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    aug = BatchAugment([parse(f"RandomCrop(6, padding=3, padding_mode={mode!r}{extra})")], seed=0)
+    out = aug(x, epoch=0, batch=0)
+    padded = TF.pad(x, [3], fill=7 if extra else 0, padding_mode=mode)  # (16, 3, 12, 12)
+    corners = set()
+    for i in range(16):  # each output is the 6x6 window of torchvision's padded image at its offset
+        windows = padded[i].unfold(1, 6, 1).unfold(2, 6, 1)  # (C, 7, 7, 6, 6)
+        hits = [(r, c) for r in range(7) for c in range(7) if torch.equal(windows[:, r, c], out[i])]
+        assert hits, i
+        corners.update(hits)
+    assert len(corners) > 4  # offsets vary per image
+
+
+def test_reflect_padding_larger_than_the_image_is_an_error():
+    aug = BatchAugment([parse("RandomCrop(4, padding=4, padding_mode='reflect')")], seed=0)
+    with pytest.raises(UserError, match="padding 4 is too large for 4x4 images"):
+        aug(torch.zeros(2, 3, 4, 4, dtype=torch.uint8), epoch=0, batch=0)
+
+
 def test_fast_and_fallback_paths_give_the_same_batches():
     g = torch.Generator().manual_seed(0)
     data = TensorData(torch.randint(0, 256, (50, 3, 8, 8), dtype=torch.uint8, generator=g), torch.arange(50) % 5)

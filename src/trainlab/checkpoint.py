@@ -288,7 +288,9 @@ def _scheduler_like_config(state: dict) -> str | None:
                               cfg.nesterov, cfg.weight_decay, cfg.betas)
         sched, per_step = build_scheduler(opt, cfg.scheduler, epochs=cfg.epochs, steps_per_epoch=1,
                                           step_size=cfg.step_size, gamma=cfg.gamma, milestones=cfg.milestones,
-                                          max_lr=cfg.max_lr, lr_patience=cfg.lr_patience)
+                                          max_lr=cfg.max_lr, lr_patience=cfg.lr_patience,
+                                          start_factor=cfg.start_factor, peak_at=cfg.peak_at,
+                                          end_factor=cfg.end_factor)
         ref = Schedule(opt, sched, per_step, cfg.warmup_steps)
     except (UserError, ValueError):  # settings the run itself refuses when it builds them
         return None

@@ -36,6 +36,7 @@ class Config:
     head: str = _key("replace", "torchvision backbones: replace the last Linear, or append one (notes 000)")
     weights: str = _key("", "torchvision backbones: path of a local ImageNet state_dict file (empty: random init)")
     freeze: bool = _key(False, "torchvision backbones: train the new head only")
+    whiten: bool = _key(False, "first Conv2d set from the training images' patch covariance (whitening) and frozen")
     dataset: str = _key("mnist-sample", "registered dataset (trainlab ls)")
     data_dir: str = _key("", "dataset folder; default: $TRAINLAB_DATA, else ~/.cache/trainlab-data")
     data_path: str = _key("", "a user's own folder of images or CSV file")
@@ -69,11 +70,16 @@ class Config:
     nesterov: bool = _key(False, "SGD Nesterov momentum")
     weight_decay: float = _key(0.0, "L2 penalty (decoupled for adamw)")
     betas: list[float] = _key([0.9, 0.999], "Adam/AdamW moment decay rates")
-    scheduler: str = _key("none", "learning-rate schedule: step/multistep/plateau per epoch, cosine/onecycle per step")
+    bias_lr_scale: float = _key(1.0, "lr x this for biases and norm-layer parameters, weight_decay / this (> 0)")
+    scheduler: str = _key("none", "learning-rate schedule: step/multistep/plateau per epoch, cosine/onecycle/linear "
+                                  "per step")
     step_size: int = _key(5, "StepLR: epochs between decays")
     gamma: float = _key(0.1, "StepLR / MultiStepLR decay factor")
     milestones: list[int] = _key([], "MultiStepLR: epochs at which lr decays")
     max_lr: float = _key(0.0, "OneCycleLR peak; 0: use lr")
+    start_factor: float = _key(0.0, "scheduler=linear: lr x this at the first step, rising linearly to lr at peak_at")
+    peak_at: float = _key(0.0, "scheduler=linear: where lr peaks, as a share of the run's steps, in [0, 1]")
+    end_factor: float = _key(0.0, "scheduler=linear: lr x this at the end of the run, falling linearly from the peak")
     grad_accum: int = _key(1, "batches per optimizer step (the update equals one batch that many times larger)")
     device: str = _key("auto", "auto: CUDA if present, else CPU")
     nproc: int = _key(1, "processes (GPUs) to train on, started through torchrun; batch_size is per process")
@@ -112,13 +118,14 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "amp": ("none", "bf16", "fp16", "auto"),
     "reduction": ("mean", "sum"),
     "optimizer": ("sgd", "adam", "adamw"),
-    "scheduler": ("none", "step", "multistep", "plateau", "cosine", "onecycle"),
+    "scheduler": ("none", "step", "multistep", "plateau", "cosine", "onecycle", "linear"),
     "device": ("auto", "cpu", "cuda"),
     "graph": ("auto", "true", "false"),
     "tta": ("none", "flip", "translate"),
 }
 NON_NEGATIVE = ("threads", "image_size", "max_steps", "lr", "momentum", "weight_decay", "max_lr", "seed", "patience",
-                "min_delta", "clip_grad_norm", "warmup_steps", "lr_patience", "save_every_steps", "keep_last")
+                "min_delta", "clip_grad_norm", "warmup_steps", "lr_patience", "save_every_steps", "keep_last",
+                "start_factor", "end_factor")
 POSITIVE = ("nproc", "epochs", "batch_size", "eval_batch_size", "grad_accum", "log_every", "step_size", "save_every")
 # torch.set_num_threads(100000) crashes the process (segfault); 1024 is far above any core count
 # trainlab can use and still safe. A fixed bound, not one per machine, so saved configs load anywhere.
@@ -201,6 +208,10 @@ def _check_range(key: str, out: object) -> None:
         raise bad(f"at most {MAX_THREADS}")
     if key == "seed" and out > MAX_SEED:
         raise bad("at most 2**63 - 1")
+    if key == "bias_lr_scale" and out <= 0:
+        raise bad("must be positive (1: the same lr as the other parameters)")
+    if key == "peak_at" and not 0.0 <= out <= 1.0:
+        raise bad("must be in [0, 1] (a share of the run's steps)")
     if key in ("label_smoothing", "ema") and not 0.0 <= out < 1.0:
         raise bad("must be in [0, 1)")
     if key == "test_fraction" and not 0.0 < out < 1.0:

@@ -29,7 +29,7 @@ def sweep(cfg: Config, start_lr: float = 1e-7, end_lr: float = 10.0, steps: int 
     """Run the sweep on the recipe's data and model (fresh, seeded); the lr of step i is
     start_lr * (end_lr / start_lr) ** (i / (steps - 1))."""
     from .api import load_data, model_for, resolve_loss
-    from .optim import build_optimizer
+    from .optim import build_optimizer, param_groups
     from .runtime import build, seed_everything
 
     if not 0 < start_lr < end_lr:
@@ -39,14 +39,14 @@ def sweep(cfg: Config, start_lr: float = 1e-7, end_lr: float = 10.0, steps: int 
     cfg = resolve_loss(cfg, splits.classes)
     rt = build(cfg, model_for(cfg, splits.classes, splits.input_shape), splits.train)
     batches, _ = rt.batches(splits.train)
-    opt = build_optimizer(rt.model.parameters(), cfg.optimizer, start_lr, cfg.momentum, cfg.nesterov,
-                          cfg.weight_decay, cfg.betas)
+    opt = build_optimizer(param_groups(rt.model, cfg.bias_lr_scale), cfg.optimizer, start_lr, cfg.momentum,
+                          cfg.nesterov, cfg.weight_decay, cfg.betas)
     result, avg, best = LRFind(), 0.0, math.inf
     rt.model.train()
     for i, (x, y) in enumerate(endless(batches, steps)):
         lr = start_lr * (end_lr / start_lr) ** (i / max(steps - 1, 1))
         for group in opt.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)  # bias_lr_scale keeps its ratio
         with rt.autocast:
             out = rt.model(x)
         loss = rt.criterion(out.float(), y)

@@ -48,24 +48,50 @@ class Scale(nn.Module):
         return x * self.factor
 
 
-def conv_group(cin: int, cout: int) -> nn.Sequential:
-    """airbench94's ConvGroup: conv, max-pool 2, BN, GELU, conv, BN, GELU (spatial size halves)."""
+def identity_init(conv: nn.Conv2d) -> nn.Conv2d:
+    """airbench94's partial identity init: the first `in_channels` filters pass their input channel
+    through (a Dirac kernel), the others keep torch's default init; the bias starts at zero."""
+    with torch.no_grad():
+        n = min(conv.in_channels, conv.out_channels)
+        nn.init.dirac_(conv.weight[:n])
+        if conv.bias is not None:
+            conv.bias.zero_()
+    return conv
+
+
+def batch_norm(channels: int, momentum: float, eps: float, scale: bool) -> nn.BatchNorm2d:
+    """BatchNorm2d whose scale (weight, 1 at init) trains only if `scale`; its bias always trains."""
+    bn = nn.BatchNorm2d(channels, eps=eps, momentum=momentum)
+    bn.weight.requires_grad_(scale)
+    return bn
+
+
+def conv_group(cin: int, cout: int, bn: dict) -> nn.Sequential:
+    """airbench94's ConvGroup: conv, max-pool 2, BN, GELU, conv, BN, GELU (spatial size halves, rounded down)."""
     return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(cout), nn.GELU(),
-        nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.GELU(),
+        identity_init(nn.Conv2d(cin, cout, 3, padding=1, bias=False)), nn.MaxPool2d(2), batch_norm(cout, **bn),
+        nn.GELU(), identity_init(nn.Conv2d(cout, cout, 3, padding=1, bias=False)), batch_norm(cout, **bn), nn.GELU(),
     )
 
 
 class FastCifarNet(nn.Module):
-    """A small ResNet-era net for fast CIFAR-10, after airbench94: (B, 3, 32, 32) -> (B, classes)."""
+    """airbench94's net for fast CIFAR-10, as its write-up describes it: (B, 3, 32, 32) -> (B, classes).
 
-    def __init__(self, num_classes: int = 10, widths: tuple[int, int, int] = (64, 256, 256)):
+    A 2x2 conv stem without padding, 2 x 3 x 2 x 2 = 24 channels (the width whitening fills with
+    12 patch directions and their negations, whiten=true), GELU; three conv groups of widths
+    64/256/256 (31 -> 15 -> 7 -> 3 pixels); a global max-pool; a linear head without bias; the
+    logits scaled by 1/9. BatchNorm: torch momentum 0.4 (airbench's 0.6 is the running average's
+    decay, 1 - torch's), eps 1e-12, scale frozen at 1 unless `bn_scale` (the bias trains)."""
+
+    def __init__(self, num_classes: int = 10, widths: tuple[int, int, int] = (64, 256, 256), stem: int = 24,
+                 bn_momentum: float = 0.4, bn_eps: float = 1e-12, bn_scale: bool = False):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.GELU())
-        self.groups = nn.Sequential(conv_group(32, widths[0]), conv_group(widths[0], widths[1]),
-                                    conv_group(widths[1], widths[2]))  # 32 -> 16 -> 8 -> 4 pixels
+        bn = dict(momentum=bn_momentum, eps=bn_eps, scale=bn_scale)
+        self.stem = nn.Sequential(identity_init(nn.Conv2d(3, stem, 2, padding=0, bias=True)), nn.GELU())
+        self.groups = nn.Sequential(conv_group(stem, widths[0], bn), conv_group(widths[0], widths[1], bn),
+                                    conv_group(widths[1], widths[2], bn))
         self.head = nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(widths[2], num_classes, bias=False),
                                   Scale(1 / 9))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, 32, 32) -> (B, 24, 31, 31) -> ... -> (B, classes)
         return self.head(self.groups(self.stem(x)))

@@ -50,38 +50,71 @@ class Criterion:
         return out.argmax(1)
 
 
+NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)  # _NormBase: BatchNorm*, InstanceNorm*
+
+
+def param_groups(model: nn.Module, bias_lr_scale: float = 1.0) -> list[dict]:
+    """The trainable parameters as optimizer groups: one group, or with bias_lr_scale != 1 the main
+    group first (metrics.csv reports its lr) and then the bias group, marked with its `lr_scale`.
+
+    The bias group holds every parameter of a normalisation layer (BatchNorm*, InstanceNorm*,
+    LayerNorm, GroupNorm, RMSNorm: weight and bias) and the parameter named `bias` of any other
+    layer. Parameters with requires_grad=False (frozen) are left out of the optimizer."""
+    main, biases, seen = [], [], set()
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            if id(p) in seen or not p.requires_grad:
+                continue
+            seen.add(id(p))
+            (biases if bias_lr_scale != 1 and (isinstance(module, NORM_LAYERS) or name == "bias") else main).append(p)
+    return [{"params": main}, {"params": biases, "lr_scale": bias_lr_scale}] if biases else [{"params": main}]
+
+
 def build_optimizer(params, name: str, lr: float, momentum: float = 0.0, nesterov: bool = False,
                     weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Optimizer:
     """SGD, Adam or AdamW; the fused implementation where torch has one for these parameters (one pass
-    over each tensor instead of several: 5 % faster on the notes' MLP, bitwise the same result there)."""
+    over each tensor instead of several: 5 % faster on the notes' MLP, bitwise the same result there).
+
+    `params`: tensors, or groups from `param_groups`. A group with `lr_scale` s trains with lr x s and
+    weight_decay / s: the decay per step (lr x weight_decay for SGD and AdamW) stays that of the main
+    group, as airbench does for its BatchNorm biases, so a larger lr moves those parameters faster
+    without also decaying them s times harder."""
     params = list(params)
-    fused = bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    groups = [dict(g) for g in params] if params and isinstance(params[0], dict) else [{"params": params}]
+    for g in groups:
+        g["params"] = list(g["params"])
+        if "lr_scale" in g:
+            g.update(lr=lr * g["lr_scale"], weight_decay=weight_decay / g["lr_scale"])
+    tensors = [p for g in groups for p in g["params"]]
+    fused = bool(tensors) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in tensors)
     try:
         if name == "sgd":
-            return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
+            return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
                                    fused=fused or None)
         if name in ("adam", "adamw"):
             cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
-            return cls(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay, fused=fused or None)
+            return cls(groups, lr=lr, betas=tuple(betas), weight_decay=weight_decay, fused=fused or None)
     except ValueError as e:
         raise UserError(f"bad optimizer settings for {name}: {e}") from e
     except RuntimeError:  # a device or dtype without a fused kernel: the plain implementation
-        return build_optimizer_plain(params, name, lr, momentum, nesterov, weight_decay, betas)
+        return build_optimizer_plain(groups, name, lr, momentum, nesterov, weight_decay, betas)
     raise UserError(f"unknown optimizer '{name}'; available: sgd, adam, adamw")
 
 
-def build_optimizer_plain(params, name, lr, momentum, nesterov, weight_decay, betas) -> torch.optim.Optimizer:
+def build_optimizer_plain(groups, name, lr, momentum, nesterov, weight_decay, betas) -> torch.optim.Optimizer:
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
     cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
-    return cls(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay)
+    return cls(groups, lr=lr, betas=tuple(betas), weight_decay=weight_decay)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, name: str, *, epochs: int, steps_per_epoch: int,
                     step_size: int = 5, gamma: float = 0.1, milestones: list[int] | None = None,
-                    max_lr: float = 0.0, lr_patience: int = 2, mode: str = "max") -> tuple[object | None, bool]:
+                    max_lr: float = 0.0, lr_patience: int = 2, mode: str = "max", start_factor: float = 0.0,
+                    peak_at: float = 0.0, end_factor: float = 0.0) -> tuple[object | None, bool]:
     """(scheduler, steps_per_batch). StepLR, MultiStepLR and plateau count epochs, as in the notes;
-    cosine and one-cycle count optimizer steps over the whole run."""
+    cosine, one-cycle and linear count optimizer steps over the whole run. Each keeps the ratio of
+    the groups' learning rates (param_groups)."""
     sched = torch.optim.lr_scheduler
     total = max(1, epochs * steps_per_epoch)
     if name == "none":
@@ -96,10 +129,27 @@ def build_scheduler(optimizer: torch.optim.Optimizer, name: str, *, epochs: int,
         return sched.ReduceLROnPlateau(optimizer, mode=mode, factor=gamma, patience=lr_patience), False
     if name == "cosine":
         return sched.CosineAnnealingLR(optimizer, T_max=total), True
-    if name == "onecycle":
-        peak = max_lr or optimizer.param_groups[0]["lr"]
-        return sched.OneCycleLR(optimizer, max_lr=peak, total_steps=total), True
-    raise UserError(f"unknown scheduler '{name}'; available: none, step, multistep, plateau, cosine, onecycle")
+    if name == "onecycle":  # max_lr is the main group's peak; the other groups peak in proportion
+        lrs = [g["lr"] for g in optimizer.param_groups]
+        peaks = [max_lr * (lr / lrs[0]) for lr in lrs] if max_lr and lrs[0] else [max_lr or lr for lr in lrs]
+        return sched.OneCycleLR(optimizer, max_lr=peaks, total_steps=total), True
+    if name == "linear":
+        return sched.LambdaLR(optimizer, triangle(total, start_factor, peak_at, end_factor)), True
+    raise UserError(f"unknown scheduler '{name}'; available: none, step, multistep, plateau, cosine, onecycle, "
+                    "linear")
+
+
+def triangle(total: int, start: float, peak_at: float, end: float):
+    """The lr factor of step k of `total`: linear from `start` (step 0) up to 1 at step
+    int(peak_at x total), then linear down to `end` at step `total` (the value after the last step)."""
+    peak = int(peak_at * total)
+
+    def factor(k: int) -> float:
+        if k < peak:
+            return start + (1.0 - start) * k / peak
+        return 1.0 + (end - 1.0) * (k - peak) / max(total - peak, 1)
+
+    return factor
 
 
 class Schedule:

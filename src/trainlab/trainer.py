@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import averaging, graphs
+from . import averaging, graphs, whitening
 from . import checkpoint as ckpt
 from .config import replace, to_dict
 from .data import TensorData
@@ -24,7 +24,7 @@ from .distributed import all_sum, broadcast
 from .errors import Diverged, Interrupted, UserError
 from .interrupt import StopFlag
 from .metrics import count_correct
-from .optim import Schedule, build_optimizer, build_scheduler
+from .optim import Schedule, build_optimizer, build_scheduler, param_groups
 from .results import FitResult, Progress, epoch_line
 from .progress import make_bar
 from .runs import Run, unique_dir
@@ -40,6 +40,7 @@ class Trainer:
         self.main = rt.dist.main  # only rank 0 prints and writes
         self.progress, self.history, self.last_eval = Progress(), [], {}
         self.setup_data(train, val)
+        self.setup_whitening(fresh=not state)  # before the optimizer: a frozen weight stays out of it
         self.setup_optimizer()
         self.ema = averaging.attach(rt, self.cfg.ema)  # ema > 0: evaluation uses the averaged weights
         if state:
@@ -61,15 +62,21 @@ class Trainer:
         checks = [self.train_batches.sample(2, augmented=True), (self.val_batches or self.train_batches).sample(2)]
         check_model_accepts(self.rt, checks, self.classes)
 
+    def setup_whitening(self, fresh: bool) -> None:
+        """whiten=true: the first Conv2d whitens the training images' patches, frozen (whitening.py)."""
+        if self.cfg.whiten:
+            whitening.setup(self.rt, self.train_batches, fresh)
+
     def setup_optimizer(self) -> None:
         cfg = self.cfg
-        self.optimizer = build_optimizer(self.rt.model.parameters(), cfg.optimizer, cfg.lr, cfg.momentum,
-                                         cfg.nesterov, cfg.weight_decay, cfg.betas)
+        self.optimizer = build_optimizer(param_groups(self.rt.model, cfg.bias_lr_scale), cfg.optimizer, cfg.lr,
+                                         cfg.momentum, cfg.nesterov, cfg.weight_decay, cfg.betas)
         self.steps_per_epoch = math.ceil(len(self.train_batches) / cfg.grad_accum)
         scheduler, per_step = build_scheduler(
             self.optimizer, cfg.scheduler, epochs=cfg.epochs, steps_per_epoch=self.steps_per_epoch,
             step_size=cfg.step_size, gamma=cfg.gamma, milestones=cfg.milestones, max_lr=cfg.max_lr,
-            lr_patience=cfg.lr_patience, mode="max")  # the score is val_acc, or -val_loss
+            lr_patience=cfg.lr_patience, mode="max",  # the score is val_acc, or -val_loss
+            start_factor=cfg.start_factor, peak_at=cfg.peak_at, end_factor=cfg.end_factor)
         self.schedule = Schedule(self.optimizer, scheduler, per_step, cfg.warmup_steps)
 
     def setup_graph(self) -> None:

@@ -170,7 +170,8 @@ def normalize_args(specs: list[Spec], mean: list[float], std: list[float]) -> tu
 
 
 class BatchAugment:
-    """Random crop (with zero padding) and horizontal flip of whole uint8 (B, C, H, W) batches.
+    """Random crop (padded as torchvision pads: constant `fill`, edge, reflect or symmetric) and
+    horizontal flip of whole uint8 (B, C, H, W) batches.
 
     Randomness comes from a CPU generator seeded per batch from (seed, epoch, batch index), so a
     resumed run draws exactly what the uninterrupted run drew.
@@ -182,7 +183,8 @@ class BatchAugment:
             kw = dict(s.kwargs)
             if s.name == "RandomCrop":
                 size = s.args[0] if s.args else kw["size"]
-                self.crop = ((size, size) if isinstance(size, int) else tuple(size), kw.get("padding", 0) or 0)
+                self.crop = ((size, size) if isinstance(size, int) else tuple(size), kw.get("padding", 0) or 0,
+                             kw.get("padding_mode", "constant"), kw.get("fill", 0))
             elif s.name == "RandomHorizontalFlip":
                 self.flip = s.args[0] if s.args else kw.get("p", 0.5)
         self.seed = seed
@@ -201,19 +203,40 @@ class BatchAugment:
         return x
 
 
-def random_crop(x: torch.Tensor, size: tuple[int, int], padding: int, generator: torch.Generator) -> torch.Tensor:
-    """A different random (h, w) window per image, after zero-padding all sides by `padding`."""
+def random_crop(x: torch.Tensor, size: tuple[int, int], padding: int, mode: str, fill: int,
+                generator: torch.Generator) -> torch.Tensor:
+    """A different random (h, w) window per image of x padded by `padding` on all sides: with the
+    constant `fill`, or (edge, reflect, symmetric) by reading the window's pixels from the image
+    itself, which pads nothing."""
     b, c, height, width = x.shape
     h, w = size
-    if padding:
-        x = F.pad(x, (padding, padding, padding, padding))
     max_y, max_x = height + 2 * padding - h, width + 2 * padding - w
     if max_y < 0 or max_x < 0:
         raise UserError(f"RandomCrop{size} is larger than the {height}x{width} images (padding {padding})")
+    if mode in ("reflect", "symmetric") and padding > min(height, width) - (mode == "reflect"):
+        raise UserError(f"RandomCrop padding_mode={mode!r}: padding {padding} is too large for {height}x{width} images")
     oy = torch.randint(0, max_y + 1, (b,), generator=generator).to(x.device)
     ox = torch.randint(0, max_x + 1, (b,), generator=generator).to(x.device)
-    rows = (oy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # (B, 1, h, 1)
-    cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, None, :]  # (B, 1, 1, w)
+    rows = oy[:, None] + torch.arange(h, device=x.device)  # (B, h) in padded coordinates
+    cols = ox[:, None] + torch.arange(w, device=x.device)  # (B, w)
+    if mode == "constant":
+        if padding:
+            x = F.pad(x, (padding, padding, padding, padding), value=fill)
+    else:
+        rows, cols = source_index(rows - padding, height, mode), source_index(cols - padding, width, mode)
     batch = torch.arange(b, device=x.device)[:, None, None, None]
     chans = torch.arange(c, device=x.device)[None, :, None, None]
-    return x[batch, chans, rows, cols]  # (B, C, h, w)
+    return x[batch, chans, rows[:, None, :, None], cols[:, None, None, :]]  # (B, C, h, w)
+
+
+def source_index(i: torch.Tensor, n: int, mode: str) -> torch.Tensor:
+    """Pixel indices outside [0, n) mapped into the image as torchvision's padding modes do:
+    edge repeats the border pixel, reflect mirrors around it (without repeating it), symmetric
+    mirrors including it."""
+    if mode == "edge":
+        return i.clamp(0, n - 1)
+    if mode == "reflect":
+        return torch.where(i < 0, -i, torch.where(i >= n, 2 * (n - 1) - i, i))
+    if mode == "symmetric":
+        return torch.where(i < 0, -i - 1, torch.where(i >= n, 2 * n - 1 - i, i))
+    raise UserError(f"RandomCrop padding_mode={mode!r}: allowed values are constant, edge, reflect, symmetric")
