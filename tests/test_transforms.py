@@ -114,3 +114,45 @@ def test_a_batched_pipeline_never_imports_torchvision():
             "print('torchvision' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def flipped(images: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+    """(B,) True where an image is the mirror of its original (images are asymmetric)."""
+    return (images == original.flip(3)).flatten(1).all(1)
+
+
+def test_alternating_flip_flips_half_then_alternates():
+    from trainlab.data.transforms import BatchAugment
+
+    x = torch.arange(64 * 3 * 4 * 4, dtype=torch.float32).view(64, 3, 4, 4).to(torch.uint8)  # no image is symmetric
+    augment, index = BatchAugment([parse("AlternatingFlip()")], seed=3), torch.arange(64)
+    epochs = [flipped(augment(x, epoch, batch=0, index=index), x) for epoch in range(3)]
+    assert 20 <= int(epochs[0].sum()) <= 44  # about half in the first epoch
+    assert torch.equal(epochs[1], ~epochs[0]) and torch.equal(epochs[2], epochs[0])  # then every image alternates
+    other_seed = flipped(BatchAugment([parse("AlternatingFlip()")], seed=4)(x, 0, 0, index), x)
+    assert not torch.equal(other_seed, epochs[0])
+
+
+def test_alternating_flip_follows_the_sample_on_every_rank():
+    """Shuffled batches, 1 or 2 processes: each sample is flipped by its index and the epoch alone."""
+    from trainlab.data.transforms import BatchAugment, sample_bits
+
+    n = 40
+    x = (torch.arange(n)[:, None, None, None] * 7 + torch.arange(8).view(1, 1, 1, 8)).to(torch.uint8)  # (n, 1, 1, 8)
+    data = TensorData(x, torch.arange(n))  # the label is the sample's index
+    for world in (1, 2):
+        for rank in range(world):
+            batches = TensorBatches(data, 8, device=torch.device("cpu"), shuffle=True, seed=5,
+                                    augment=BatchAugment([parse("AlternatingFlip()")], seed=9), rank=rank, world=world)
+            for epoch in range(2):
+                for xb, yb in batches.epoch():
+                    expected = sample_bits(yb, 9) != bool(epoch % 2)
+                    assert torch.equal(flipped(xb, x[yb]), expected)
+
+
+def test_alternating_flip_needs_the_batched_path():
+    with pytest.raises(UserError, match="takes none"):
+        parse("AlternatingFlip(0.5)")
+    with pytest.raises(UserError, match="only the device-resident batches do"):
+        per_sample_pipeline([parse("AlternatingFlip()")], [], [])
+    assert eval_version([parse("AlternatingFlip()")]) == []

@@ -126,12 +126,14 @@ class TensorBatches(SeededEpochs):
         for i in range(start, len(self)):
             lo, hi = self.bounds(i)
             if order is None:
+                idx = None
                 xb, yb = self.x[lo:hi], self.y[lo:hi]
             else:
                 idx = order[lo:hi]
                 xb, yb = self.x.index_select(0, idx), self.y.index_select(0, idx)
-            if self.augment is not None:
-                xb = self.augment(xb, epoch, i * self.world + self.rank)  # ranks draw different crops
+            if self.augment is not None:  # ranks draw different crops
+                where = idx if idx is not None else torch.arange(lo, hi, device=self.device)
+                xb = self.augment(xb, epoch, i * self.world + self.rank, where)
             self.position = i + 1  # counted before the yield: a checkpoint taken now resumes after it
             yield self.transform(xb), yb
         self.position = 0
@@ -144,5 +146,5 @@ class TensorBatches(SeededEpochs):
         """(x, y) of the first n samples; augmented with the batch augmentation's own seeded draws."""
         x = self.x[:n]
         if augmented and self.augment is not None:
-            x = self.augment(x, epoch=0, batch=0)
+            x = self.augment(x, epoch=0, batch=0, index=torch.arange(len(x), device=x.device))
         return self.transform(x), self.y[:n]

@@ -17,10 +17,10 @@ import torch.nn.functional as F
 from ..errors import UserError
 
 SUPPORTED = ("ToTensor", "ToImage", "Normalize", "Resize", "CenterCrop", "RandomCrop", "RandomHorizontalFlip",
-             "RandomVerticalFlip", "RandomResizedCrop", "ColorJitter", "RandomRotation", "Grayscale")
+             "RandomVerticalFlip", "RandomResizedCrop", "ColorJitter", "RandomRotation", "Grayscale", "AlternatingFlip")
 DECODE = ("Resize", "CenterCrop")  # deterministic, applied once when images are decoded
-BATCHED = ("ToTensor", "ToImage", "Normalize", "RandomCrop", "RandomHorizontalFlip")
-RANDOM = ("RandomCrop", "RandomHorizontalFlip", "RandomVerticalFlip", "RandomResizedCrop", "ColorJitter",
+BATCHED = ("ToTensor", "ToImage", "Normalize", "RandomCrop", "RandomHorizontalFlip", "AlternatingFlip")
+RANDOM = ("RandomCrop", "RandomHorizontalFlip", "AlternatingFlip", "RandomVerticalFlip", "RandomResizedCrop", "ColorJitter",
           "RandomRotation")
 
 
@@ -59,6 +59,12 @@ def build_one(spec: Spec):
     """The torchvision v2 transform for one spec (ToTensor = ToImage + ToDtype(float32, scale))."""
     from torchvision.transforms import v2
 
+    if spec.name == "AlternatingFlip" and (spec.args or spec.kwargs):
+        raise UserError(f"bad arguments for transform {spec}: AlternatingFlip() takes none")
+    if spec.name == "AlternatingFlip":
+        raise UserError("AlternatingFlip() follows each sample across epochs, which only the device-resident "
+                        "batches do (a tensor dataset whose other transforms all run batched); use "
+                        "RandomHorizontalFlip() here")
     if spec.name == "ToTensor":
         return v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
     try:
@@ -121,7 +127,8 @@ def _horizontal_flip(p=0.5) -> bool:
 
 
 BATCHED_ARGUMENTS = {"ToTensor": _no_arguments, "ToImage": _no_arguments, "Normalize": _normalize,
-                     "RandomCrop": _random_crop, "RandomHorizontalFlip": _horizontal_flip}
+                     "RandomCrop": _random_crop, "RandomHorizontalFlip": _horizontal_flip,
+                     "AlternatingFlip": _no_arguments}
 assert set(BATCHED_ARGUMENTS) == set(BATCHED)
 
 
@@ -174,11 +181,15 @@ class BatchAugment:
     horizontal flip of whole uint8 (B, C, H, W) batches.
 
     Randomness comes from a CPU generator seeded per batch from (seed, epoch, batch index), so a
-    resumed run draws exactly what the uninterrupted run drew.
+    resumed run draws exactly what the uninterrupted run drew. AlternatingFlip (airbench's
+    derandomised flip) needs no generator: sample i is flipped in epoch e when bit(seed, i) differs
+    from e's parity, so half the images are flipped in the first epoch and each image alternates
+    after that; it depends on the sample, not the batch, so any number of processes flip alike.
     """
 
     def __init__(self, specs: list[Spec], seed: int):
         self.crop = self.flip = None
+        self.alternate = False
         for s in specs:
             kw = dict(s.kwargs)
             if s.name == "RandomCrop":
@@ -187,11 +198,14 @@ class BatchAugment:
                              kw.get("padding_mode", "constant"), kw.get("fill", 0))
             elif s.name == "RandomHorizontalFlip":
                 self.flip = s.args[0] if s.args else kw.get("p", 0.5)
+            elif s.name == "AlternatingFlip":
+                self.alternate = True
         self.seed = seed
         self.generator = torch.Generator()
 
-    def __call__(self, x: torch.Tensor, epoch: int, batch: int) -> torch.Tensor:
-        if self.crop is None and self.flip is None:
+    def __call__(self, x: torch.Tensor, epoch: int, batch: int, index: torch.Tensor | None = None) -> torch.Tensor:
+        """`index` (B,): the samples' positions in the dataset, which AlternatingFlip needs."""
+        if self.crop is None and self.flip is None and not self.alternate:
             return x
         self.generator.manual_seed(hash((self.seed, epoch, batch)) & (2**63 - 1))
         b = x.shape[0]
@@ -200,7 +214,20 @@ class BatchAugment:
         if self.flip is not None:
             mask = (torch.rand(b, generator=self.generator) < self.flip).to(x.device).view(b, 1, 1, 1)
             x = torch.where(mask, x.flip(3), x)
+        if self.alternate:
+            if index is None:
+                raise ValueError("AlternatingFlip needs the samples' dataset indices")
+            mask = (sample_bits(index.to(x.device), self.seed) != epoch % 2).view(b, 1, 1, 1)
+            x = torch.where(mask, x.flip(3), x)
         return x
+
+
+def sample_bits(index: torch.Tensor, seed: int) -> torch.Tensor:
+    """A fixed pseudo-random bit per sample index (B,) for `seed`: the top bit of a 32-bit
+    multiplicative (Knuth) hash, computed on the indices' device. Written here because torch has no
+    counter-based random function of an index; a table of n bits would need the dataset size."""
+    mixed = (index.long() + (seed % 2**31) * 40503) * 2654435761 % 2**32
+    return mixed >= 2**31
 
 
 def random_crop(x: torch.Tensor, size: tuple[int, int], padding: int, mode: str, fill: int,
