@@ -38,7 +38,7 @@ else
 fi
 step "whole suite" 1800 python3 -m pytest -q -p no:cacheprovider -x
 if [ "$cuda" = 1 ]; then
-    step "GPU benchmark (amp per recipe)" 900 python3 benchmarks/gpu_bench.py
+    step "GPU benchmark (amp x graph)" 1200 python3 benchmarks/gpu_bench.py
     if ls .whl/airbench-*.whl >/dev/null 2>&1; then  # the wheel travels in .whl/ (ignored by git)
         python3 -m pip install --no-index --no-deps --quiet --target /tmp/site .whl/airbench-*.whl \
             && export PYTHONPATH="/tmp/site:$PYTHONPATH"
@@ -54,7 +54,9 @@ import json
 d = json.load(open("benchmarks/results/gpu_bench.json"))
 print(f"GPU benchmark on {d['device']} (torch {d['torch']}):")
 for r in d["rows"]:
-    print(f"  {r['recipe']:<15} amp={r['amp']:<5} steady {r['steady_epoch_s']:.4f} s/epoch  acc {r['accuracy']}")
+    ratio = f"  {r['speedup_vs_eager']}x vs eager" if r.get("speedup_vs_eager") else ""
+    print(f"  {r['recipe']:<15} amp={r['amp']:<5} graph={r['graph']:<5} steady {r['steady_epoch_s']:.4f} s/epoch"
+          f"  {r['samples_per_s']} samples/s  acc {r['accuracy']}{ratio}")
 PY
 fi
 [ "$failed" = 0 ] && echo "all steps passed" || echo "$failed step(s) failed"

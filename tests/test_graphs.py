@@ -203,3 +203,14 @@ def test_api_run_of_a_recipe_with_graphs(quiet, backend):
     backend()
     graphed = api.train("mnist-cnn", name="graphed", graph="true", **common)
     assert_bitwise_equal(weights(eager.run_dir), weights(graphed.run_dir))
+
+
+def test_a_graph_true_run_resumes_on_a_cpu_with_graph_auto(quiet, backend, tmp_path):
+    """graph only changes how steps run, so a resume may change it (e.g. a GPU run resumed on a CPU)."""
+    backend()
+    part = api.train("mnist-mlp", name="part", graph="true", max_steps=3, threads=1, **quiet)
+    graphs.CAPTURE_DEVICES = ("cuda",)  # this machine again: graph=true cannot capture on its CPU
+    with pytest.raises(UserError, match="graph=true, but the training step cannot be captured"):
+        api.resume(str(part.run_dir), max_steps=2)
+    r = api.resume(str(part.run_dir), graph="auto", max_steps=2)
+    assert r.history == [] and checkpoint_config(r.run_dir)["graph"] == "auto"

@@ -122,7 +122,7 @@ def train(recipe: str = "mnist-cnn", **overrides) -> FitResult:
 # loss, optimizer, batch size, ...) would make the run's record disagree with its checkpoint.
 RESUMABLE = {"epochs", "max_steps", "log_every", "save_every", "tensorboard", "plots", "device", "threads",
              "workers", "data_dir", "eval_batch_size", "mirror", "download", "cache", "amp", "deterministic",
-             "quiet", "patience", "min_delta", "save_every_steps", "keep_last", "tta"}
+             "quiet", "patience", "min_delta", "save_every_steps", "keep_last", "tta", "graph"}
 
 
 def resume(run: str, **overrides) -> FitResult:
