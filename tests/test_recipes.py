@@ -109,8 +109,8 @@ def test_cifar10_fast_learns_on_a_cpu_sized_subset(data_dir, runs):
     """airbench94's net with the recipe's settings (lr scaled to batch 64, as the recipe's comment
     says) on the first 5,000 training images for 4 epochs (312 steps), validated on the first 1,000
     test images: 43.7, 55.2, 62.8, 66.6 % after each epoch here. The cost is about 20,000 training
-    samples at 0.7 GFLOP each: 14 minutes on the shared 2-core VM in fp32 (no native bf16, 22-31
-    samples/s under load 3.5; 47-71 samples/s when it is quiet, benchmarks/NOTES.md section 17)."""
+    samples at 0.7 GFLOP each: on the shared 2-core VM in fp32 (no native bf16) 8 minutes at load
+    1-2, 14 at load 3.5 (benchmarks/NOTES.md section 17)."""
     from trainlab.config import make_config
     from trainlab.data import TensorData
     from trainlab.models import build_model
