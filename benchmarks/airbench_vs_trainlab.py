@@ -20,7 +20,7 @@ What is timed (both with the data already on the GPU):
   assembly and augmentation included; per-epoch validation, checkpoints and plots not counted)
   plus one evaluation of the finished model on the 10,000 test images, between
   torch.cuda.synchronize() calls, through trainlab's runtime (the run's precision and memory
-  format; with test-time augmentation once the recipe sets the `tta` key). Not counted: the
+  format and its `tta: translate`, as airbench's tta_level 2). Not counted: the
   whitening setup step (a few milliseconds on a GPU; timed apart and printed), data loading,
   startup.
 Before the timed runs each side does one warm-up (airbench.warmup94(), a 20-step trainlab run):
