@@ -92,12 +92,10 @@ def trainlab_run(splits, out_dir: str, smoke: bool = False, **overrides) -> dict
     evaluation. `smoke`: 512 training and 256 test images, one epoch."""
     import trainlab
     from trainlab.api import model_for
-    from trainlab.config import FIELDS, make_config
+    from trainlab.config import make_config
     from trainlab.data import TensorData
     from trainlab.runtime import build
 
-    if "tta" in FIELDS and not smoke:  # the key another branch adds: evaluate as the recipe will
-        overrides.setdefault("tta", "translate")
     cfg = make_config("cifar10-fast", dict(out_dir=out_dir, tensorboard=False, plots=False, quiet=True, **overrides))
     train, test = splits.train, splits.test
     if smoke:
