@@ -214,3 +214,18 @@ def test_a_graph_true_run_resumes_on_a_cpu_with_graph_auto(quiet, backend, tmp_p
         api.resume(str(part.run_dir), max_steps=2)
     r = api.resume(str(part.run_dir), graph="auto", max_steps=2)
     assert r.history == [] and checkpoint_config(r.run_dir)["graph"] == "auto"
+
+
+class ReplayFails(Replayed):
+    def capture(self, fn):
+        def replay():
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+        return replay
+
+
+def test_an_error_in_a_replay_is_not_taken_for_a_failed_capture(quiet, backend):
+    """Only the capture may fall back to eager steps; a later failure is the real error."""
+    backend(ReplayFails)
+    with pytest.raises(RuntimeError, match="illegal memory access"):
+        fit(quiet, "replay", graph="auto")

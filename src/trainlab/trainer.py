@@ -142,10 +142,11 @@ class Trainer:
         if self.graph is not None:
             try:
                 stats = self.graph(group)
-            except UserError:
-                raise
-            except Exception as e:  # the capture failed (a host sync in the model, an unsupported op)
-                stats = self.graph_failed(e)
+            except Exception as e:
+                if self.graph.replay is not None or isinstance(e, UserError):
+                    raise  # only a failed capture (a host sync in the model, an unsupported op) falls back
+                self.graph_failed(e)
+                stats = None
             if stats is not None:
                 return stats
         return self.eager_step(group, first)

@@ -20,9 +20,6 @@ from torch import nn
 
 from .errors import UserError
 
-MODES = ("none", "flip", "translate")
-
-
 def forward(model: nn.Module, x: torch.Tensor, mode: str) -> torch.Tensor:
     """The outputs of `model` on the image batch `x` (B, C, H, W) under test-time augmentation `mode`."""
     if mode == "none":
